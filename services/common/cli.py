@@ -1,0 +1,137 @@
+"""``zhzx``: the operator's command.
+
+    zhzx up [--platform county] [--no-demo]     start a local platform
+    zhzx down [--platform county]               stop what `up` started
+    zhzx token --role admin [--role ...]        print a dev token for the platform
+    zhzx dlq list [--queue zhzx.dlq]            dead letters with their errors
+    zhzx dlq replay ID [--queue zhzx.dlq]       send one back where it failed
+
+Settings come from ``--config FILE`` (a platform YAML), or the resolved
+settings a local ``zhzx up`` wrote for ``--platform`` (default county).
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .auth import issue_token, valid_role
+
+
+def _settings(args):
+    if getattr(args, "config", None):
+        from .config import load_config
+        return {k: str(v) for k, v in load_config(args.config).items()
+                if not isinstance(v, (dict, list))}
+    from deploy.local import RUN
+    env_file = Path(os.environ.get("ZHZX_PLATFORM_ENV") or RUN / args.platform / "platform.env")
+    if not env_file.exists():
+        sys.exit(f"no settings for platform {args.platform!r} ({env_file} missing): "
+                 "run `make up`, or pass --config FILE")
+    settings = {}
+    for line in env_file.read_text().splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            settings[key] = value
+    return settings
+
+
+def cmd_token(args):
+    for role in args.role:
+        if not valid_role(role):
+            sys.exit(f"unknown role {role!r}: admin, reviewer, citizen, unit:<id>, "
+                     "member:<id>, station:<id>")
+    settings = _settings(args)
+    print(issue_token(settings["JWT_SECRET"], org=args.org or settings["ORG_CODE"],
+                      roles=args.role, sub=args.sub, ttl_seconds=args.ttl))
+
+
+def cmd_dlq(args):
+    from . import dlq
+    uri = _settings(args)["AMQP_URI"]
+    if args.dlq_command == "list":
+        items = dlq.list_dead_letters(uri, queue=args.queue, limit=args.limit)
+        if args.json:
+            print(json.dumps(items, ensure_ascii=False, indent=2))
+            return
+        if not items:
+            print(f"{args.queue}: empty")
+        for item in items:
+            print(f"{item['id']}  {item['type'] or '?'}  event={item['event_id']}  "
+                  f"queue={item['queue']}  attempts={item['attempts']}  "
+                  f"failed_at={item['failed_at']}\n    error: {item['error']}")
+    else:
+        info = dlq.replay(uri, args.id, queue=args.queue)
+        if info is None:
+            sys.exit(f"no message {args.id} in {args.queue}")
+        target = info["queue"] if args.queue == dlq.DLQ_NAME else info["exchange"]
+        print(f"replayed {args.id} ({info['type']}) to {target}")
+
+
+def cmd_up(args):
+    from deploy import local
+    try:
+        env = local.up(args.platform, demo=not args.no_demo)
+    except local.LaunchError as exc:
+        sys.exit(f"zhzx up failed: {exc}")
+    token = issue_token(env["JWT_SECRET"], org=env["ORG_CODE"], roles=["admin"], sub="admin")
+    print(f"\n{env['ORG_NAME']} ({env['ORG_CODE']}) platform is ready:")
+    for service in local.SERVICES:
+        print(f"  {service:<11} {local.service_url(args.platform, service)}/api/v1/  "
+              f"(/healthz /readyz /metrics)")
+    spec = local.PLATFORMS[args.platform]
+    print(f"  broker      amqp://127.0.0.1:{spec['amqp']}  management "
+          f"http://127.0.0.1:{spec['mgmt']} (guest/guest)")
+    print(f"  MongoDB     mongodb://127.0.0.1:{spec['mongo']}")
+    print(f"\nadmin token (12 h; `zhzx token --role admin` for another):\n{token}")
+
+
+def cmd_down(args):
+    from deploy import local
+    local.down(args.platform)
+    local.stop_idle_epmd()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="zhzx", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("--platform", default="county", help="local platform name")
+        p.add_argument("--config", help="platform YAML instead of a local platform")
+
+    p = sub.add_parser("token", help="print a dev bearer token")
+    common(p)
+    p.add_argument("--role", action="append", required=True)
+    p.add_argument("--sub", default="dev")
+    p.add_argument("--org", help="another org code (for testing a refusal)")
+    p.add_argument("--ttl", type=int, default=12 * 3600)
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("dlq", help="dead letters")
+    dsub = p.add_subparsers(dest="dlq_command", required=True)
+    pl = dsub.add_parser("list")
+    common(pl)
+    pl.add_argument("--queue", default="zhzx.dlq", choices=["zhzx.dlq", "zhzx.unrouted"])
+    pl.add_argument("--limit", type=int, default=1000)
+    pl.add_argument("--json", action="store_true")
+    pr = dsub.add_parser("replay")
+    common(pr)
+    pr.add_argument("id")
+    pr.add_argument("--queue", default="zhzx.dlq", choices=["zhzx.dlq", "zhzx.unrouted"])
+    p.set_defaults(func=cmd_dlq)
+
+    p = sub.add_parser("up", help="start a local platform with demo data")
+    p.add_argument("--platform", default="county")
+    p.add_argument("--no-demo", action="store_true")
+    p.set_defaults(func=cmd_up)
+    p = sub.add_parser("down", help="stop a local platform")
+    p.add_argument("--platform", default="county")
+    p.set_defaults(func=cmd_down)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

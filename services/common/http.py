@@ -1,0 +1,142 @@
+"""HTTP entrypoints: JSON in and out, problem+json errors, bearer auth, cursors."""
+import base64
+import binascii
+import json
+import logging
+from functools import partial
+
+from eventlet.event import Event
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Response
+
+from . import problems
+from .auth import authenticate, require_roles
+from .observability import ENTRYPOINT_CALLS, clean_trace_id, new_trace_id
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+MAX_BODY = 16 * 1024 * 1024
+
+
+def json_response(body, status=200, headers=None):
+    return Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
+                    headers=headers, mimetype="application/json")
+
+
+def problem_response(problem, instance=None):
+    return Response(json.dumps(problem.to_dict(instance), ensure_ascii=False),
+                    status=problem.status, mimetype=PROBLEM_JSON)
+
+
+class Api(HttpRequestHandler):
+    """``@api("POST", "/api/v1/x", roles=("admin",))``.
+
+    Authenticates before any worker runs (401 without a valid token, 403 for
+    another platform's token or a missing role), hands the principal to the
+    method as ``request.principal``, serialises dict/list results as JSON and
+    every error as problem+json. Unexpected errors are logged with the trace
+    id and answered with a generic 500 that reveals nothing.
+    """
+
+    def __init__(self, method, url, roles=None, public=False, **kwargs):
+        self.roles = tuple(roles or ())
+        self.public = public
+        super().__init__(method, url, **kwargs)
+
+    def handle_request(self, request):
+        request.shallow = False
+        trace_id = clean_trace_id(request.headers.get("X-Trace-Id")) or new_trace_id()
+        config = self.container.config
+        try:
+            if request.content_length and request.content_length > MAX_BODY:
+                raise problems.PayloadTooLarge(f"请求体不能超过 {MAX_BODY} 字节")
+            request.principal = None
+            if not self.public:
+                request.principal = authenticate(
+                    request.headers.get("Authorization"),
+                    secret=config["JWT_SECRET"], org=str(config["ORG_CODE"]))
+                require_roles(request.principal, self.roles)
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            event = Event()
+            self.container.spawn_worker(
+                self, args, kwargs, context_data={"trace_id": trace_id},
+                handle_result=partial(self.handle_result, event))
+            response = self.response_from_result(event.wait())
+        except problems.Problem as exc:
+            if exc.status in (401, 403):
+                ENTRYPOINT_CALLS.labels(self.container.service_name,
+                                        self.method_name, "rejected").inc()
+            response = problem_response(exc, request.path)
+        except Exception:
+            log.exception("unhandled error in %s", self.method_name,
+                          extra={"trace_id": trace_id, "entrypoint": self.method_name})
+            response = problem_response(
+                problems.Problem(f"请求处理失败，追踪号 {trace_id}"), request.path)
+        response.headers["X-Trace-Id"] = trace_id
+        return response
+
+    def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result
+        status, headers = 200, None
+        if isinstance(result, tuple):
+            if len(result) == 3:
+                status, headers, result = result
+            else:
+                status, result = result
+        if result is None:
+            return Response(status=status if status != 200 else 204, headers=headers)
+        return json_response(result, status, headers)
+
+
+api = Api.decorator
+
+
+def json_body(request):
+    """The request's JSON object, or a 4xx problem saying why not."""
+    ctype = (request.mimetype or "").lower()
+    if ctype != "application/json":
+        raise problems.UnsupportedMediaType("请求体须为 application/json")
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, ValueError):
+        raise problems.BadRequest("请求体不是合法的 JSON") from None
+    if not isinstance(body, dict):
+        raise problems.Invalid({"_schema": ["请求体必须是 JSON 对象"]})
+    return body
+
+
+def encode_cursor(last_key):
+    raw = json.dumps({"after": last_key}, ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)["after"]
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise problems.Invalid({"cursor": ["分页游标无效"]}) from None
+
+
+def page_params(request, default=50, maximum=200):
+    """``limit`` and decoded ``cursor`` from the query string."""
+    raw = request.args.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise problems.Invalid({"limit": [f"应为 1 到 {maximum} 之间的整数"]})
+    cursor = request.args.get("cursor")
+    return int(raw), (decode_cursor(cursor) if cursor else None)
+
+
+def page(items, limit, key="id"):
+    """A page of at most ``limit`` items from ``limit + 1`` fetched."""
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items,
+            "next_cursor": encode_cursor(items[-1][key]) if more and items else None}

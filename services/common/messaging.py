@@ -1,0 +1,134 @@
+"""Event consumption that never loses a message.
+
+nameko acks a message whose handler raised. ``event_handler`` here instead
+republishes a failed message to ``<queue>.retry`` (per-message TTL, then back to
+``<queue>``) with exponential backoff, and after ``EVENT_MAX_ATTEMPTS`` parks
+it in the dead-letter queue ``zhzx.dlq`` with the error, the attempt count and
+the original exchange, routing key and queue. The original is acked only after
+the broker confirmed the republish; if that fails the message is requeued.
+A body that is not a valid envelope goes to the dead-letter queue at once.
+"""
+import logging
+import traceback
+import uuid
+from datetime import datetime, timezone
+
+from kombu import Queue
+from nameko.amqp.publish import Publisher
+from nameko.events import EventHandler
+
+from .envelope import validation_errors
+from .observability import EVENTS_CONSUMED, redact
+from .outbox import DLQ_NAME
+
+log = logging.getLogger(__name__)
+
+H_ATTEMPTS = "x-zhzx-attempts"
+H_ERROR = "x-zhzx-error"
+H_QUEUE = "x-zhzx-queue"
+H_EXCHANGE = "x-zhzx-exchange"
+H_ROUTING_KEY = "x-zhzx-routing-key"
+H_FAILED_AT = "x-zhzx-failed-at"
+H_SERVICE = "x-zhzx-service"
+
+DLQ = Queue(DLQ_NAME, durable=True)
+
+
+def retry_queue(queue_name):
+    return Queue(f"{queue_name}.retry", durable=True, queue_arguments={
+        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue_name})
+
+
+def backoff_ms(attempt, base_ms, cap_ms=300_000):
+    return int(min(cap_ms, base_ms * 4 ** max(0, attempt - 1)))
+
+
+class ReliableEventHandler(EventHandler):
+    """``@event_handler(source_service, event_type)`` with retries and dead letters."""
+
+    def setup(self):
+        super().setup()
+        config = self.container.config
+        self.max_attempts = int(config.get("EVENT_MAX_ATTEMPTS", 5))
+        self.retry_base_ms = int(config.get("EVENT_RETRY_BASE_MS", 1000))
+        self.publisher = Publisher(config["AMQP_URI"], use_confirms=True)
+
+    def handle_message(self, body, message):
+        errors = validation_errors(body)
+        if errors:
+            log.warning("invalid envelope dead-lettered",
+                        extra={"entrypoint": self.method_name})
+            self._settle(message, body, attempts=self._attempts(message),
+                         error=f"invalid envelope: {errors}", dead=True)
+            return
+        message.zhzx_body = body
+        super().handle_message(body, message)
+
+    def unpack_message_headers(self, message):
+        data = super().unpack_message_headers(message)
+        body = getattr(message, "zhzx_body", None) or {}
+        data.setdefault("trace_id", body.get("trace_id"))
+        return data
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        body = getattr(message, "zhzx_body", None) or message.payload
+        event_type = body.get("type", "?") if isinstance(body, dict) else "?"
+        service = self.container.service_name
+        if exc_info is None:
+            EVENTS_CONSUMED.labels(service, event_type, "ok").inc()
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        attempts = self._attempts(message) + 1
+        error = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
+        dead = attempts >= self.max_attempts
+        log.warning("event handler failed (attempt %s of %s): %s", attempts,
+                    self.max_attempts, error,
+                    extra={"event_type": event_type, "entrypoint": self.method_name,
+                           "event_id": body.get("event_id") if isinstance(body, dict) else None})
+        self._settle(message, body, attempts, error, dead)
+        EVENTS_CONSUMED.labels(service, event_type,
+                               "dead_lettered" if dead else "retried").inc()
+        return result, exc_info
+
+    @staticmethod
+    def _attempts(message):
+        try:
+            return int((message.headers or {}).get(H_ATTEMPTS, 0))
+        except (TypeError, ValueError):
+            return 0
+
+    def _settle(self, message, body, attempts, error, dead):
+        queue_name = self.queue.name
+        headers = {k: v for k, v in (message.headers or {}).items()}
+        headers[H_ATTEMPTS] = attempts
+        headers[H_ERROR] = redact(error)[:2000]
+        try:
+            if dead:
+                delivery = message.delivery_info or {}
+                headers.update({
+                    H_QUEUE: queue_name,
+                    H_EXCHANGE: headers.get(H_EXCHANGE) or delivery.get("exchange", ""),
+                    H_ROUTING_KEY: headers.get(H_ROUTING_KEY)
+                    or delivery.get("routing_key", ""),
+                    H_FAILED_AT: datetime.now(timezone.utc).isoformat(),
+                    H_SERVICE: self.container.service_name,
+                })
+                self.publisher.publish(body, exchange="", routing_key=DLQ_NAME,
+                                       declare=[DLQ], headers=headers,
+                                       message_id=str(uuid.uuid4()))
+            else:
+                delivery = message.delivery_info or {}
+                headers.setdefault(H_EXCHANGE, delivery.get("exchange", ""))
+                headers.setdefault(H_ROUTING_KEY, delivery.get("routing_key", ""))
+                retry = retry_queue(queue_name)
+                self.publisher.publish(body, exchange="", routing_key=retry.name,
+                                       declare=[retry], headers=headers,
+                                       expiration=backoff_ms(attempts, self.retry_base_ms) / 1000)
+        except Exception:
+            log.exception("could not park failed message; requeueing it")
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
+
+
+event_handler = ReliableEventHandler.decorator

@@ -1,0 +1,62 @@
+"""The database dependency: one MongoDB database per service."""
+import logging
+
+import pymongo
+from nameko.extensions import DependencyProvider
+
+log = logging.getLogger(__name__)
+
+
+def database_name(config, service_name):
+    """``MONGO_DATABASES: {members: ...}`` overrides ``<prefix><service>``."""
+    names = config.get("MONGO_DATABASES") or {}
+    return names.get(service_name) or f"{config.get('MONGO_DB_PREFIX', 'zhzx_')}{service_name}"
+
+
+def connect(config):
+    return pymongo.MongoClient(
+        config["MONGO_URI"], serverSelectionTimeoutMS=int(config.get("MONGO_TIMEOUT_MS", 5000)),
+        tz_aware=False, uuidRepresentation="standard")
+
+
+class Mongo(DependencyProvider):
+    """Gives workers the service's ``pymongo.Database``; creates indexes at start.
+
+    ``indexes`` maps a collection to a list of ``(keys, options)``. Business keys
+    should be ``_id``: the embedded wire server scans whole collections for
+    writes filtered on secondary indexes.
+    """
+
+    def __init__(self, indexes=None):
+        self.indexes = indexes or {}
+
+    def setup(self):
+        self.client = connect(self.container.config)
+        self.db = self.client[database_name(self.container.config,
+                                            self.container.service_name)]
+
+    def start(self):
+        for collection, specs in self.indexes.items():
+            for keys, options in specs:
+                self.db[collection].create_index(keys, **options)
+        self.db["inbox"].create_index([("state", 1)])
+
+    def stop(self):
+        self.client.close()
+
+    def kill(self):
+        self.client.close()
+
+    def get_dependency(self, worker_ctx):
+        return self.db
+
+
+def ping(db):
+    db.client.admin.command("ping")
+
+
+def find_page(collection, query, limit, after=None, projection=None):
+    """``limit + 1`` documents ordered by ``_id`` after the cursor key."""
+    if after is not None:
+        query = {"$and": [query, {"_id": {"$gt": after}}]} if query else {"_id": {"$gt": after}}
+    return list(collection.find(query, projection).sort("_id", 1).limit(limit + 1))

@@ -1,0 +1,221 @@
+"""Transactional outbox inside the aggregate document.
+
+A change and the events it causes are one single-document update: the events
+are stored under ``_outbox.<event_id>`` and ``_pending`` is set. The relay
+publishes pending events in ``seq`` order with publisher confirms, and removes
+each only after the broker confirmed it. Works on a standalone MongoDB (and on
+the embedded wire server, whose ``$push`` of documents is broken, hence a map).
+"""
+import logging
+import threading
+
+from kombu import Queue
+from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.extensions import DependencyProvider
+from nameko.standalone.events import get_event_exchange
+
+from .envelope import make_event
+from .mongo import connect, database_name
+from .observability import (DEAD_LETTER_DEPTH, EVENTS_PUBLISHED, EVENTS_UNROUTABLE,
+                            OUTBOX_BACKLOG)
+from .problems import Conflict
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "_outbox"
+PENDING = "_pending"
+UNROUTED_QUEUE = "zhzx.unrouted"
+DLQ_NAME = "zhzx.dlq"
+
+
+class Change:
+    """Who makes a change: the origin platform, the actor and the trace."""
+
+    def __init__(self, origin, actor=None, trace_id=None):
+        self.origin, self.actor, self.trace_id = origin, actor, trace_id
+
+    def event(self, type, aggregate_id, seq, payload, version=1):
+        return make_event(type, origin=self.origin, aggregate_id=aggregate_id, seq=seq,
+                          payload=payload, actor=self.actor, trace_id=self.trace_id,
+                          version=version)
+
+
+class Aggregates:
+    """Writes aggregates of one collection together with their events."""
+
+    def __init__(self, collection):
+        self.collection = collection
+
+    def create_doc(self, doc, events):
+        """The document to insert: ``doc`` with ``seq`` and its pending events."""
+        doc = dict(doc)
+        doc["seq"] = max((e["seq"] for e in events), default=1)
+        doc[OUTBOX] = {e["event_id"]: e for e in events}
+        doc[PENDING] = 1 if events else 0
+        return doc
+
+    def create(self, doc, events):
+        self.collection.insert_one(self.create_doc(doc, events))
+
+    def create_many(self, docs_and_events):
+        docs = [self.create_doc(d, ev) for d, ev in docs_and_events]
+        if docs:
+            self.collection.insert_many(docs, ordered=True)
+
+    def change(self, aggregate_id, expected_seq, fields, events, unset=()):
+        """Apply ``fields`` and queue ``events`` if nobody changed it since
+        ``expected_seq``; raises Conflict otherwise (optimistic concurrency)."""
+        update = {"$set": dict(fields)}
+        update["$set"]["seq"] = max((e["seq"] for e in events), default=expected_seq)
+        for e in events:
+            update["$set"][f"{OUTBOX}.{e['event_id']}"] = e
+        if events:
+            update["$set"][PENDING] = 1
+        if unset:
+            update["$unset"] = {name: "" for name in unset}
+        result = self.collection.update_one({"_id": aggregate_id, "seq": expected_seq},
+                                            update)
+        if result.matched_count != 1:
+            raise Conflict("记录已被他人修改，请刷新后重试", current_seq=self.current_seq(aggregate_id))
+
+    def current_seq(self, aggregate_id):
+        doc = self.collection.find_one({"_id": aggregate_id}, {"seq": 1})
+        return doc["seq"] if doc else None
+
+
+def strip_internal(doc):
+    return {k: v for k, v in doc.items() if k not in (OUTBOX, PENDING)}
+
+
+class OutboxRelay(DependencyProvider):
+    """Publishes the outbox of the given collections to ``<service>.events``.
+
+    Wakes after every worker and every ``OUTBOX_POLL_SECONDS`` (the safety net
+    for crashes and broker outages). Events nobody is bound to receive are
+    returned by the broker (``mandatory``) and parked in ``zhzx.unrouted``
+    instead of vanishing.
+    """
+
+    def __init__(self, *collections, batch=200):
+        self.collection_names = collections
+        self.batch = batch
+
+    def setup(self):
+        config = self.container.config
+        self.service = self.container.service_name
+        self.interval = float(config.get("OUTBOX_POLL_SECONDS", 2))
+        self.exchange = get_event_exchange(self.service, config)
+        self.publisher = Publisher(config["AMQP_URI"], use_confirms=True, mandatory=True,
+                                   declare=[self.exchange],
+                                   retry_policy={"max_retries": 1, "interval_start": 0,
+                                                 "interval_step": 0.5, "interval_max": 1})
+        self.unrouted = Publisher(config["AMQP_URI"], use_confirms=True,
+                                  declare=[Queue(UNROUTED_QUEUE, durable=True)])
+        self._wake = threading.Event()
+        self._gt = None
+        self._running = False
+        self._client = connect(config)
+        self._db = self._client[database_name(config, self.service)]
+
+    def start(self):
+        self._running = True
+        self._gt = self.container.spawn_managed_thread(self._run)
+
+    def stop(self):
+        self._running = False
+        self._wake.set()
+        if self._gt is not None:
+            self._gt.wait()
+        self._client.close()
+
+    def kill(self):
+        self._running = False
+        if self._gt is not None:
+            self._gt.kill()
+
+    def worker_teardown(self, worker_ctx):
+        self._wake.set()
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def kick(self):
+        self._wake.set()
+
+    def _run(self):
+        failures = 0
+        while self._running:
+            self._wake.wait(timeout=self.interval if not failures
+                            else min(30, self.interval * 2 ** failures))
+            self._wake.clear()
+            if not self._running:
+                break
+            try:
+                self.flush()
+                failures = 0
+            except Exception as exc:  # broker or database down: keep the events
+                failures = min(failures + 1, 5)
+                log.warning("outbox relay could not publish (%s); will retry",
+                            type(exc).__name__)
+            self._measure_dead_letters()
+
+    def flush(self, max_rounds=1000):
+        """Publish everything pending now; returns the number published."""
+        db = self._db
+        published = 0
+        for name in self.collection_names:
+            collection = db[name]
+            for _ in range(max_rounds):
+                docs = list(collection.find({PENDING: 1}, {OUTBOX: 1, "seq": 1})
+                            .sort("_id", 1).limit(self.batch))
+                if not docs:
+                    break
+                for doc in docs:
+                    published += self._publish_doc(collection, doc)
+        OUTBOX_BACKLOG.labels(self.service).set(self.backlog())
+        return published
+
+    def backlog(self):
+        db = self._db
+        total = 0
+        for name in self.collection_names:
+            for doc in db[name].find({PENDING: 1}, {OUTBOX: 1}):
+                total += len(doc.get(OUTBOX) or {})
+        return total
+
+    def _publish_doc(self, collection, doc):
+        events = sorted((doc.get(OUTBOX) or {}).values(), key=lambda e: e["seq"])
+        for event in events:
+            self._publish(event)
+        unset = {f"{OUTBOX}.{e['event_id']}": "" for e in events}
+        done = collection.update_one({"_id": doc["_id"], "seq": doc["seq"]},
+                                     {"$unset": unset, "$set": {PENDING: 0}} if unset
+                                     else {"$set": {PENDING: 0}})
+        if done.matched_count == 0 and unset:
+            # changed meanwhile: drop what was sent, keep _pending for the rest
+            collection.update_one({"_id": doc["_id"]}, {"$unset": unset})
+        return len(events)
+
+    def _publish(self, event):
+        headers = {"nameko.trace_id": event.get("trace_id")}
+        try:
+            self.publisher.publish(event, exchange=self.exchange, routing_key=event["type"],
+                                   headers=headers, message_id=event["event_id"])
+        except UndeliverableMessage:
+            self.unrouted.publish(
+                event, exchange="", routing_key=UNROUTED_QUEUE, message_id=event["event_id"],
+                headers=dict(headers, **{"x-zhzx-exchange": self.exchange.name,
+                                         "x-zhzx-routing-key": event["type"]}))
+            EVENTS_UNROUTABLE.labels(self.service, event["type"]).inc()
+            log.warning("no queue bound for %s; parked in %s", event["type"],
+                        UNROUTED_QUEUE, extra={"event_type": event["type"],
+                                               "event_id": event["event_id"]})
+        EVENTS_PUBLISHED.labels(self.service, event["type"]).inc()
+
+    def _measure_dead_letters(self):
+        try:
+            from .dlq import depth
+            DEAD_LETTER_DEPTH.labels(self.service).set(
+                depth(self.container.config["AMQP_URI"]))
+        except Exception:
+            pass

@@ -1,0 +1,72 @@
+"""marshmallow building blocks with Chinese messages for staff-facing errors."""
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from .problems import Invalid
+
+REQUIRED = "必填字段"
+messages = {
+    "required": REQUIRED,
+    "null": "不能为空",
+    "invalid": "格式不正确",
+    "validator_failed": "取值不合法",
+}
+
+
+def _msgs(extra=None):
+    out = dict(messages)
+    out.update(extra or {})
+    return out
+
+
+def Str(**kw):
+    kw.setdefault("error_messages", _msgs({"invalid": "必须是文本"}))
+    return fields.String(**kw)
+
+
+def Int(**kw):
+    kw.setdefault("error_messages", _msgs({"invalid": "必须是整数"}))
+    return fields.Integer(strict=True, **kw)
+
+
+def Bool(**kw):
+    kw.setdefault("error_messages", _msgs({"invalid": "必须是布尔值"}))
+    return fields.Boolean(**kw)
+
+
+def Date(**kw):
+    kw.setdefault("error_messages", _msgs({"invalid": "日期格式应为 YYYY-MM-DD"}))
+    return fields.Date(**kw)
+
+
+def StrList(**kw):
+    kw.setdefault("error_messages", _msgs({"invalid": "必须是列表"}))
+    return fields.List(Str(), **kw)
+
+
+def OneOf(choices, labels=None):
+    shown = "、".join(labels or choices)
+    return validate.OneOf(choices, error=f"取值应为：{shown}")
+
+
+def Length(min=None, max=None):
+    if min and max:
+        msg = f"长度应在 {min} 到 {max} 个字符之间"
+    elif max:
+        msg = f"长度不能超过 {max} 个字符"
+    else:
+        msg = f"长度不能少于 {min} 个字符"
+    return validate.Length(min=min, max=max, error=msg)
+
+
+class BaseSchema(Schema):
+    """Unknown fields are refused, with a Chinese message."""
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": "未知字段", "type": "请求体必须是 JSON 对象"}
+
+    def load_or_raise(self, data, **kw):
+        try:
+            return self.load(data, **kw)
+        except ValidationError as exc:
+            raise Invalid(exc.messages) from None

@@ -1,0 +1,55 @@
+"""What every service has: health, readiness, metrics, tracing, identity."""
+from kombu import Connection
+from nameko.dependency_providers import Config
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.wrappers import Response
+
+from .config import Identity
+from .http import api
+from .mongo import ping
+from .observability import Observed, current_trace_id
+from .outbox import Change
+from .problems import Unavailable
+
+
+class PlatformService:
+    """Base class of every service: subclasses add ``name`` and a ``db``."""
+
+    config = Config()
+    observed = Observed()
+
+    @property
+    def identity(self):
+        return Identity.from_config(self.config)
+
+    def change(self, request=None, actor=None):
+        """Who is making this change, for the event envelope."""
+        if actor is None and request is not None and request.principal is not None:
+            actor = request.principal.sub
+        return Change(origin=str(self.config["ORG_CODE"]), actor=actor,
+                      trace_id=current_trace_id())
+
+    @api("GET", "/healthz", public=True)
+    def healthz(self, request):
+        return {"status": "ok", "service": self.name}
+
+    @api("GET", "/readyz", public=True)
+    def readyz(self, request):
+        failed = []
+        try:
+            ping(self.db)
+        except Exception:
+            failed.append("database")
+        try:
+            with Connection(self.config["AMQP_URI"], connect_timeout=2) as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+        except Exception:
+            failed.append("broker")
+        if failed:
+            raise Unavailable("未就绪：" + "、".join(failed), unavailable=failed)
+        return {"status": "ready", "service": self.name,
+                "org": str(self.config["ORG_CODE"])}
+
+    @api("GET", "/metrics", public=True)
+    def metrics(self, request):
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""The `liaison` service (see README and DOMAIN.md); not built yet."""

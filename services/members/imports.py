@@ -1,0 +1,72 @@
+"""Roster import planning: rows → creates and updates, with a row-by-row report.
+
+Pure: the caller looks existing memberships up and writes the plan. The same
+file imported twice plans nothing the second time (idempotent re-import).
+"""
+from marshmallow import ValidationError
+
+from services.common.problems import Invalid, flatten_errors
+
+from . import domain, roster
+from .schemas import member_in
+
+
+def plan(data, filename, *, org, settings, lookup):
+    """(report, creates [(doc, payload)], updates [(member, fields, payload)]).
+
+    ``lookup(ids) -> {id: doc}``; ``settings`` has sectors, committees, terms
+    and the person key secret.
+    """
+    try:
+        header, rows, encoding = roster.read_table(data, filename)
+        numbered = roster.records(header, rows)
+    except roster.RosterError as exc:
+        raise Invalid({"file": [str(exc)]}) from None
+    report = {"encoding": encoding, "rows": len(numbered), "created": 0, "updated": 0,
+              "unchanged": 0, "errors": []}
+    candidates = []
+    seen = {}
+    for row_number, raw in numbered:
+        data_in = roster.to_input(raw)
+        try:
+            loaded = member_in.load(data_in)
+            errors = {}
+        except ValidationError as exc:
+            loaded, errors = None, flatten_errors(exc.messages)
+        if loaded is not None:
+            errors = domain.code_errors(domain.normalise(loaded), **settings["codes"])
+        if errors:
+            report["errors"].extend(
+                {"row": row_number, "field": name,
+                 "column": roster.FIELD_TO_HEADER.get(name, name), "message": msg}
+                for name, msgs in errors.items() for msg in msgs)
+            continue
+        doc, payload = domain.appoint(loaded, org=org, person_secret=settings["person_secret"])
+        if doc["_id"] in seen:
+            report["errors"].append({"row": row_number, "field": "id_number",
+                                     "column": "身份证号",
+                                     "message": f"与第 {seen[doc['_id']]} 行是同一人同一届次"})
+            continue
+        seen[doc["_id"]] = row_number
+        candidates.append((row_number, loaded, doc, payload))
+    existing = lookup([doc["_id"] for _, _, doc, _ in candidates]) if candidates else {}
+    creates, updates = [], []
+    for row_number, loaded, doc, payload in candidates:
+        current = existing.get(doc["_id"])
+        if current is None:
+            creates.append((doc, payload))
+            continue
+        try:
+            fields, change_payload = domain.update(current, loaded)
+        except Exception as exc:
+            message = getattr(exc, "detail", str(exc))
+            report["errors"].append({"row": row_number, "field": "_row", "column": "",
+                                     "message": message})
+            continue
+        if fields:
+            updates.append((current, fields, change_payload))
+        else:
+            report["unchanged"] += 1
+    report["created"] = len(creates)
+    report["updated"] = len(updates)
+    return report, creates, updates

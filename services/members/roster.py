@@ -1,0 +1,141 @@
+"""Roster files: CSV (UTF-8 or GBK, detected) and XLSX in, XLSX out.
+
+Pure translation between the spreadsheet committee offices keep and member
+input dicts; validation is the same as the API's.
+"""
+import csv
+import io
+import re
+
+from openpyxl import Workbook, load_workbook
+
+from . import domain
+
+COLUMNS = [  # (header, field, required)
+    ("姓名", "name", True), ("性别", "gender", True), ("民族", "ethnicity", True),
+    ("出生日期", "birth_date", False), ("党派", "party", True), ("界别", "sector", True),
+    ("专委会", "committees", True), ("政协职务", "role", True), ("届次", "term", True),
+    ("工作单位", "employer", False), ("职务", "post", False), ("手机", "phone", True),
+    ("身份证号", "id_number", True), ("任职方式", "appointment", False),
+    ("任职日期", "appointed_on", False),
+]
+HEADER_TO_FIELD = {h: f for h, f, _ in COLUMNS}
+FIELD_TO_HEADER = {f: h for h, f, _ in COLUMNS}
+_LABELS = {
+    "gender": {v: k for k, v in domain.GENDERS.items()},
+    "party": {v: k for k, v in domain.PARTIES.items()} | {"中国共产党": "cpc", "群众": "none"},
+    "role": {v: k for k, v in domain.ROLES.items()},
+    "appointment": {v: k for k, v in domain.APPOINTMENTS.items()},
+}
+_SPLIT = re.compile(r"[、,，;；/]+")
+
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+class RosterError(ValueError):
+    """The file as a whole cannot be read (wrong format, missing columns)."""
+
+
+def decode_csv(data):
+    """UTF-8 (with or without BOM) when it decodes, else GBK (as GB18030)."""
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        try:
+            return data.decode("gb18030"), "gbk"
+        except UnicodeDecodeError:
+            raise RosterError("文件编码无法识别，请使用 UTF-8 或 GBK") from None
+
+
+def read_table(data, filename=""):
+    """(header, rows, encoding) from CSV or XLSX bytes."""
+    if data[:4] == XLSX_MAGIC or filename.lower().endswith(".xlsx"):
+        try:
+            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception:
+            raise RosterError("无法读取 XLSX 文件") from None
+        sheet = book.worksheets[0]
+        rows = [["" if c is None else _cell(c) for c in row]
+                for row in sheet.iter_rows(values_only=True)]
+        book.close()
+        encoding = "xlsx"
+    else:
+        text, encoding = decode_csv(data)
+        rows = list(csv.reader(io.StringIO(text)))
+    rows = [r for r in rows if any(str(c).strip() for c in r)] if rows else rows
+    if not rows:
+        raise RosterError("文件为空")
+    return [str(h).strip() for h in rows[0]], rows[1:], encoding
+
+
+def _cell(value):
+    if hasattr(value, "date") and hasattr(value, "year"):
+        return value.date().isoformat() if hasattr(value, "hour") else value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def records(header, rows):
+    """(spreadsheet row number, raw field dict) for each data row."""
+    unknown = [h for h in header if h and h not in HEADER_TO_FIELD]
+    missing = [h for h, _, req in COLUMNS if req and h not in header]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append("缺少列：" + "、".join(missing))
+        if unknown:
+            parts.append("无法识别的列：" + "、".join(unknown))
+        raise RosterError("；".join(parts))
+    out = []
+    for offset, row in enumerate(rows):
+        raw = {}
+        for header_name, value in zip(header, row):
+            if header_name:
+                raw[HEADER_TO_FIELD[header_name]] = str(value).strip()
+        out.append((offset + 2, raw))
+    return out
+
+
+def to_input(raw):
+    """Labels (男, 中共, 常委 ...) → codes; blanks of optional fields dropped."""
+    data = {}
+    for field_name, value in raw.items():
+        if value == "":
+            continue
+        if field_name in _LABELS:
+            value = _LABELS[field_name].get(value, value)
+        if field_name == "committees":
+            value = [c for c in _SPLIT.split(value) if c]
+        data[field_name] = value
+    return data
+
+
+def to_row(member, full):
+    view = domain.view(member, full=full)
+    row = []
+    for _, field_name, _ in COLUMNS:
+        value = view.get(field_name) if field_name in view else member.get(field_name)
+        if field_name == "committees":
+            value = "、".join(value or [])
+        elif field_name == "gender":
+            value = domain.GENDERS.get(value, value)
+        elif field_name == "party":
+            value = domain.PARTIES.get(value, value)
+        elif field_name == "role":
+            value = domain.ROLES.get(value, value)
+        elif field_name == "appointment":
+            value = domain.APPOINTMENTS.get(value, value)
+        row.append("" if value is None else str(value))
+    return row
+
+
+def to_xlsx(members, full):
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("委员名册")
+    sheet.append([h for h, _, _ in COLUMNS])
+    for member in members:
+        sheet.append(to_row(member, full))
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()

@@ -1,0 +1,171 @@
+"""Members service: the 委员 registry over HTTP (port 8001) and RPC."""
+from nameko.rpc import rpc
+from werkzeug.wrappers import Response
+
+from services.common.http import api, json_body, page, page_params
+from services.common.mongo import Mongo
+from services.common.outbox import OutboxRelay
+from services.common.problems import Forbidden, Invalid
+from services.common import service as platform
+
+from . import domain, imports, roster
+from .schemas import end_in, member_in, member_patch
+from .store import FILTERS, INDEXES, MemberStore
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+READ_ROLES = ("admin", "reviewer")
+
+
+class MembersService(platform.PlatformService):
+    name = "members"
+
+    db = Mongo(indexes=INDEXES)
+    outbox = OutboxRelay("members")
+
+    @property
+    def store(self):
+        return MemberStore(self.db)
+
+    def settings(self):
+        conf = self.config.get("MEMBERS") or {}
+        return {"codes": {"sectors": conf.get("sectors") or [],
+                          "committees": conf.get("committees") or [],
+                          "terms": conf.get("terms") or []},
+                "person_secret": self.config["PERSON_KEY_SECRET"]}
+
+    def _full_view(self, request, member_id=None):
+        p = request.principal
+        return p.is_admin or (member_id is not None and member_id in p.ids("member"))
+
+    def _can_read(self, request, member_id=None):
+        p = request.principal
+        if not (p.has_any(READ_ROLES) or (member_id and member_id in p.ids("member"))):
+            raise Forbidden("当前角色无权查看委员信息")
+
+    # --- HTTP -------------------------------------------------------------
+    @api("POST", "/api/v1/members", roles=("admin",))
+    def appoint(self, request):
+        data = member_in.load_or_raise(json_body(request))
+        settings = self.settings()
+        normal = domain.normalise(data)
+        errors = domain.code_errors(normal, **settings["codes"])
+        if errors:
+            raise Invalid(errors)
+        doc, payload = domain.appoint(data, org=str(self.config["ORG_CODE"]),
+                                      person_secret=settings["person_secret"])
+        if self.store.get(doc["_id"]) is not None:
+            raise Invalid({"id_number": ["此人在该届次已有委员记录"]})
+        change = self.change(request)
+        self.store.aggregates.create(doc, [change.event("member.appointed", doc["_id"], 1,
+                                                        payload)])
+        return 201, {"Location": f"/api/v1/members/{doc['_id']}"}, domain.view(
+            self.store.get(doc["_id"]), full=True)
+
+    @api("GET", "/api/v1/members")
+    def list_members(self, request):
+        self._can_read(request)
+        limit, after = page_params(request)
+        unknown = [k for k in request.args if k not in FILTERS + ("limit", "cursor")]
+        if unknown:
+            raise Invalid({k: ["不支持的查询参数"] for k in unknown})
+        docs = self.store.search(request.args, limit, after)
+        full = self._full_view(request)
+        return page([domain.view(d, full=full) for d in docs], limit)
+
+    @api("GET", "/api/v1/members/<string:member_id>")
+    def get_member_http(self, request, member_id):
+        self._can_read(request, member_id)
+        return domain.view(self.store.require(member_id),
+                           full=self._full_view(request, member_id))
+
+    @api("PATCH", "/api/v1/members/<string:member_id>", roles=("admin",))
+    def update(self, request, member_id):
+        data = member_patch.load_or_raise(json_body(request))
+        expected = data.pop("seq", None)
+        errors = domain.code_errors(domain.normalise(data), **self.settings()["codes"])
+        if errors:
+            raise Invalid(errors)
+        member = self.store.require(member_id)
+        expected = member["seq"] if expected is None else expected
+        fields, payload = domain.update(member, data)
+        if fields:
+            event = self.change(request).event("member.updated", member_id, expected + 1,
+                                               payload)
+            self.store.aggregates.change(member_id, expected, fields, [event])
+        return domain.view(self.store.require(member_id), full=True)
+
+    @api("POST", "/api/v1/members/<string:member_id>/end", roles=("admin",))
+    def end(self, request, member_id):
+        data = end_in.load_or_raise(json_body(request))
+        member = self.store.require(member_id)
+        expected = member["seq"] if data["seq"] is None else data["seq"]
+        fields, event_type, payload = domain.end(
+            member, status=data["status"], reason=data["reason"],
+            on=data["ended_on"].isoformat())
+        event = self.change(request).event(event_type, member_id, expected + 1, payload)
+        self.store.aggregates.change(member_id, expected, fields, [event])
+        return domain.view(self.store.require(member_id), full=True)
+
+    @api("GET", "/api/v1/persons/<string:person_id>/memberships", roles=READ_ROLES)
+    def memberships(self, request, person_id):
+        full = self._full_view(request)
+        return {"person_id": person_id,
+                "items": [domain.view(d, full=full) for d in self.store.by_person(person_id)]}
+
+    @api("POST", "/api/v1/members/import", roles=("admin",))
+    def import_roster(self, request):
+        dry_run = request.args.get("dry_run", "false").lower() in ("1", "true", "yes")
+        upload = request.files.get("file")
+        data, filename = (upload.read(), upload.filename or "") if upload else (
+            request.get_data(), request.args.get("filename", ""))
+        if not data:
+            raise Invalid({"file": ["请上传 CSV 或 XLSX 名册文件"]})
+        report, creates, updates = imports.plan(
+            data, filename, org=str(self.config["ORG_CODE"]), settings=self.settings(),
+            lookup=self.store.many)
+        report["dry_run"] = dry_run
+        if not dry_run:
+            change = self.change(request)
+            self.store.aggregates.create_many(
+                [(doc, [change.event("member.appointed", doc["_id"], 1, payload)])
+                 for doc, payload in creates])
+            for member, fields, payload in updates:
+                event = change.event("member.updated", member["_id"], member["seq"] + 1,
+                                     payload)
+                self.store.aggregates.change(member["_id"], member["seq"], fields, [event])
+        return report
+
+    @api("GET", "/api/v1/members/export.xlsx", roles=READ_ROLES)
+    def export_roster(self, request):
+        filters = {k: v for k, v in request.args.items() if k in FILTERS}
+        body = roster.to_xlsx(self.store.all(filters), full=request.principal.is_admin)
+        return Response(body, mimetype=XLSX, headers={
+            "Content-Disposition": "attachment; filename=members.xlsx"})
+
+    # --- RPC for other services (no personal data but contact on demand) ----
+    @rpc
+    def get_member(self, member_id):
+        doc = self.store.get(member_id)
+        return domain.public_view(doc) if doc else None
+
+    @rpc
+    def get_members(self, member_ids):
+        return {k: domain.public_view(v) for k, v in self.store.many(member_ids).items()}
+
+    @rpc
+    def find_members(self, station=None, committee=None, sector=None, status="active",
+                     limit=1000):
+        filters = {"station": station, "committee": committee, "sector": sector,
+                   "status": status}
+        out = []
+        for doc in self.store.all(filters):
+            out.append(domain.public_view(doc))
+            if len(out) >= limit:
+                break
+        return out
+
+    @rpc
+    def get_contact(self, member_id):
+        """Phone for a notification being sent now; never stored by the caller."""
+        doc = self.store.get(member_id)
+        return {"member_id": member_id, "phone": doc.get("phone")} if doc else None

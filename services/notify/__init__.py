@@ -1,0 +1,1 @@
+"""The `notify` service (see README and DOMAIN.md); not built yet."""

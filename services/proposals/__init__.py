@@ -1,0 +1,1 @@
+"""The `proposals` service (see README and DOMAIN.md); not built yet."""

@@ -1,0 +1,1 @@
+"""The `provincial` service (see README and DOMAIN.md); not built yet."""
