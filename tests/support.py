@@ -1,0 +1,132 @@
+"""Test helpers: configs, running containers, probing the broker, waiting."""
+import json
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from kombu import Connection, Exchange, Queue
+
+from services.common.auth import issue_token
+from services.common.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+JWT_SECRET = "test-jwt-secret-of-at-least-32-bytes!"
+PERSON_SECRET = "test-person-secret"
+ORG = "140428"
+
+
+@dataclass
+class Infra:
+    broker: object
+    mongo: object
+    base: Path
+
+    @property
+    def amqp_uri(self):
+        return self.broker.amqp_uri
+
+    @property
+    def mongo_uri(self):
+        return self.mongo.uri
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_config(infra, prefix):
+    platform = load_config(ROOT / "deploy" / "config" / "platform.yaml")
+    return {
+        "AMQP_URI": infra.amqp_uri, "MONGO_URI": infra.mongo_uri, "MONGO_DB_PREFIX": prefix,
+        "ORG_CODE": ORG, "ORG_NAME": "长子县", "ORG_LEVEL": "county", "PARENT_ORG": "140400",
+        "JWT_SECRET": JWT_SECRET, "PERSON_KEY_SECRET": PERSON_SECRET,
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
+        "OUTBOX_POLL_SECONDS": 0.5, "EVENT_MAX_ATTEMPTS": 3, "EVENT_RETRY_BASE_MS": 50,
+        "MEMBERS": platform["MEMBERS"], "max_workers": 10,
+    }
+
+
+def start_container(cls, config):
+    from nameko.containers import ServiceContainer
+    container = ServiceContainer(cls, config)
+    container.start()
+    return container
+
+
+def wait_until(condition, timeout=20, interval=0.05, what="condition"):
+    """Poll ``condition`` until truthy (returned) or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def token(*roles, org=ORG, sub="tester"):
+    return issue_token(JWT_SECRET, org=org, roles=list(roles), sub=sub)
+
+
+class Client:
+    """HTTP client for one service, with a role."""
+
+    def __init__(self, config, *roles, org=ORG):
+        self.base = f"http://{config['WEB_SERVER_ADDRESS']}"
+        self.headers = {"Authorization": f"Bearer {token(*roles, org=org)}"} if roles else {}
+
+    def request(self, method, path, **kw):
+        headers = dict(self.headers, **kw.pop("headers", {}))
+        return requests.request(method, self.base + path, headers=headers, timeout=30, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+
+class EventProbe:
+    """A durable queue bound to an exchange before the test acts, so every
+    event published afterwards can be read back."""
+
+    def __init__(self, amqp_uri, exchange, routing_key="#"):
+        self.conn = Connection(amqp_uri)
+        self.exchange = Exchange(exchange, type="topic", durable=True)
+        self.queue = Queue(f"probe-{time.monotonic_ns()}", exchange=self.exchange,
+                           routing_key=routing_key, durable=True, auto_delete=False)
+        self.queue(self.conn.channel()).declare()
+        self.received = []
+
+    def _drain(self):
+        with Connection(self.conn.as_uri(include_password=True)) as conn:
+            bound = self.queue(conn.channel())
+            while True:
+                message = bound.get(no_ack=True)
+                if message is None:
+                    break
+                body = message.body
+                self.received.append(json.loads(body) if isinstance(body, (str, bytes))
+                                     else body)
+
+    def wait_for(self, count, timeout=20):
+        def enough():
+            self._drain()
+            return len(self.received) >= count
+        wait_until(enough, timeout, what=f"{count} events on {self.exchange.name}")
+        return self.received
+
+    def close(self):
+        try:
+            with Connection(self.conn.as_uri(include_password=True)) as conn:
+                self.queue(conn.channel()).delete()
+        finally:
+            self.conn.release()
