@@ -35,7 +35,11 @@ def infra():
 
 @pytest.fixture
 def config(infra):
-    return support.service_config(infra, prefix=f"t{uuid.uuid4().hex[:10]}_")
+    """A service config with its own vhost and database names."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    vhost = support.create_vhost(infra.broker, name)
+    yield support.service_config(infra, prefix=f"{name}_", vhost=vhost)
+    support.delete_vhost(infra.broker, vhost)
 
 
 @pytest.fixture
@@ -53,11 +57,11 @@ def run_service(config):
 
 
 @pytest.fixture
-def probe(infra):
+def probe(config):
     probes = []
 
     def make(exchange, routing_key="#"):
-        p = support.EventProbe(infra.amqp_uri, exchange, routing_key)
+        p = support.EventProbe(config["AMQP_URI"], exchange, routing_key)
         probes.append(p)
         return p
 

@@ -38,10 +38,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-def service_config(infra, prefix):
+def create_vhost(broker, name):
+    auth = ("guest", "guest")
+    requests.put(f"{broker.mgmt_url}/api/vhosts/{name}", auth=auth, timeout=10).raise_for_status()
+    requests.put(f"{broker.mgmt_url}/api/permissions/{name}/guest", auth=auth, timeout=10,
+                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    return name
+
+
+def delete_vhost(broker, name):
+    requests.delete(f"{broker.mgmt_url}/api/vhosts/{name}", auth=("guest", "guest"),
+                    timeout=10)
+
+
+def service_config(infra, prefix, vhost=None):
     platform = load_config(ROOT / "deploy" / "config" / "platform.yaml")
+    amqp_uri = infra.amqp_uri + (vhost or "")
     return {
-        "AMQP_URI": infra.amqp_uri, "MONGO_URI": infra.mongo_uri, "MONGO_DB_PREFIX": prefix,
+        "AMQP_URI": amqp_uri, "MONGO_URI": infra.mongo_uri, "MONGO_DB_PREFIX": prefix,
         "ORG_CODE": ORG, "ORG_NAME": "长子县", "ORG_LEVEL": "county", "PARENT_ORG": "140400",
         "JWT_SECRET": JWT_SECRET, "PERSON_KEY_SECRET": PERSON_SECRET,
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",

@@ -2,13 +2,15 @@
 
 ``(consumer, event_id)`` is claimed under the unique ``_id`` of the ``inbox``
 collection before the effect runs and marked ``done`` after it. A claim whose
-effect raised is released so the retry runs it again; a claim left ``pending``
-by a crashed process is taken over by the redelivery. Effects on a copy of
+effect raised is released so the retry runs it again. A redelivery that finds
+a fresh ``pending`` claim (another worker is on it) raises ``ClaimHeld`` and
+is retried later without counting as a failure; a claim older than
+``lease_seconds`` (its process died) is taken over. Effects on a copy of
 another aggregate must also ignore an older ``seq`` (see ``newer``).
 """
 import functools
 import logging
-from datetime import datetime, timezone
+import time
 
 from pymongo.errors import DuplicateKeyError
 
@@ -19,19 +21,29 @@ log = logging.getLogger(__name__)
 DUPLICATE = object()
 
 
+class ClaimHeld(Exception):
+    """Another worker is applying this event right now; try again later."""
+
+
 class Inbox:
-    def __init__(self, db, collection="inbox"):
+    def __init__(self, db, collection="inbox", lease_seconds=300):
         self.collection = db[collection]
+        self.lease_seconds = lease_seconds
 
     def run(self, consumer, event_id, effect):
         key = f"{consumer}:{event_id}"
+        now = time.time()
         try:
-            self.collection.insert_one({"_id": key, "state": "pending",
-                                        "at": datetime.now(timezone.utc).isoformat()})
+            self.collection.insert_one({"_id": key, "state": "pending", "at": now})
         except DuplicateKeyError:
             seen = self.collection.find_one({"_id": key}, {"state": 1})
             if seen and seen.get("state") == "done":
                 return DUPLICATE
+            taken = self.collection.update_one(
+                {"_id": key, "state": "pending", "at": {"$lt": now - self.lease_seconds}},
+                {"$set": {"at": now}})
+            if taken.matched_count != 1:
+                raise ClaimHeld(key) from None
         try:
             result = effect()
         except BaseException:

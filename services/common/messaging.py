@@ -18,6 +18,7 @@ from nameko.amqp.publish import Publisher
 from nameko.events import EventHandler
 
 from .envelope import validation_errors
+from .inbox import ClaimHeld
 from .observability import EVENTS_CONSUMED, redact
 from .outbox import DLQ_NAME
 
@@ -78,8 +79,11 @@ class ReliableEventHandler(EventHandler):
             EVENTS_CONSUMED.labels(service, event_type, "ok").inc()
             self.queue_consumer.ack_message(message)
             return result, exc_info
-        attempts = self._attempts(message) + 1
         error = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
+        if isinstance(exc_info[1], ClaimHeld):  # not a failure: look again later
+            self._settle(message, body, self._attempts(message), error, dead=False)
+            return result, exc_info
+        attempts = self._attempts(message) + 1
         dead = attempts >= self.max_attempts
         log.warning("event handler failed (attempt %s of %s): %s", attempts,
                     self.max_attempts, error,
@@ -123,7 +127,8 @@ class ReliableEventHandler(EventHandler):
                 retry = retry_queue(queue_name)
                 self.publisher.publish(body, exchange="", routing_key=retry.name,
                                        declare=[retry], headers=headers,
-                                       expiration=backoff_ms(attempts, self.retry_base_ms) / 1000)
+                                       expiration=backoff_ms(max(attempts, 1),
+                                                             self.retry_base_ms) / 1000)
         except Exception:
             log.exception("could not park failed message; requeueing it")
             self.queue_consumer.requeue_message(message)

@@ -1,0 +1,166 @@
+"""Outbox, inbox and dead letters against a real broker and Mongo wire server."""
+import json
+import uuid
+
+import pymongo
+import pytest
+from kombu import Connection, Exchange, Producer
+from nameko.rpc import rpc
+
+from services.common import cli, dlq
+from services.common.envelope import make_event
+from services.common.inbox import idempotent
+from services.common.messaging import event_handler
+from services.common.mongo import Mongo
+from services.members.service import MembersService
+from tests.support import Client, wait_until
+from tests.service.test_members_api import settled, valid_member
+
+pytestmark = pytest.mark.service
+
+
+class Ledger:
+    """A consumer of ``members`` events whose effect is counted, and which fails
+    while the ``fault`` document says so."""
+    name = "ledger"
+    db = Mongo()
+
+    @event_handler("members", "member.appointed")
+    @idempotent
+    def on_appointed(self, event):
+        if self.db.fault.find_one({"_id": "fault", "on": 1}):
+            raise RuntimeError("ledger is broken")
+        self.db.counts.update_one({"_id": event["aggregate_id"]}, {"$inc": {"n": 1}},
+                                  upsert=True)
+
+    @rpc
+    def ping(self):
+        return "pong"
+
+
+def ledger_db(config):
+    return pymongo.MongoClient(config["MONGO_URI"])[config["MONGO_DB_PREFIX"] + "ledger"]
+
+
+def publish_raw(config, body, routing_key="member.appointed"):
+    with Connection(config["AMQP_URI"]) as conn:
+        producer = Producer(conn.channel())
+        producer.publish(body, exchange=Exchange("members.events", type="topic", durable=True),
+                         routing_key=routing_key, serializer="json", delivery_mode=2,
+                         declare=[Exchange("members.events", type="topic", durable=True)])
+
+
+def an_event(aggregate_id="m1"):
+    return make_event("member.appointed", origin="140428", aggregate_id=aggregate_id, seq=1,
+                      payload={"member": {"member_id": aggregate_id}})
+
+
+def purge(config, name):
+    with Connection(config["AMQP_URI"]) as conn:
+        queue = dlq.KNOWN[name](conn.channel())
+        queue.declare()
+        queue.purge()
+
+
+def dead_letters(config):
+    return dlq.list_dead_letters(config["AMQP_URI"])
+
+
+@pytest.fixture
+def clean_dlq(config):
+    purge(config, dlq.DLQ_NAME)
+    yield
+    purge(config, dlq.DLQ_NAME)
+
+
+def test_broker_down_during_write_then_event_published_once(run_service, config, probe,
+                                                            infra):
+    events = probe("members.events")
+    run_service(MembersService)
+    admin = Client(config, "admin")
+    infra.broker.stop_app()
+    try:
+        resp = admin.post("/api/v1/members", json=valid_member())
+        assert resp.status_code == 201  # the write does not need the broker
+        member_id = resp.json()["id"]
+        assert not settled(config, member_id)  # the event waits in the outbox
+    finally:
+        infra.broker.start_app()
+    wait_until(lambda: settled(config, member_id), timeout=60, what="outbox drained")
+    received = events.wait_for(1, timeout=30)
+    assert [(e["type"], e["aggregate_id"]) for e in received] == [
+        ("member.appointed", member_id)]
+
+
+def test_same_event_twice_is_applied_once(run_service, config):
+    run_service(Ledger)
+    event = an_event("dup-1")
+    publish_raw(config, event)
+    publish_raw(config, event)
+    other = an_event("marker")
+    publish_raw(config, other)  # the queue is FIFO: once this is applied, both were seen
+    db = ledger_db(config)
+    wait_until(lambda: db.counts.find_one({"_id": "marker"}), what="marker applied")
+    wait_until(lambda: db.inbox.count_documents({"state": "done"}) == 2)
+    assert db.counts.find_one({"_id": "dup-1"})["n"] == 1
+
+
+def test_failing_handler_dead_letters_then_replay_applies(run_service, config, clean_dlq,
+                                                         tmp_path, capsys):
+    db = ledger_db(config)
+    db.fault.insert_one({"_id": "fault", "on": 1})
+    run_service(Ledger)
+    event = an_event("poison-1")
+    publish_raw(config, event)
+    letters = wait_until(lambda: dead_letters(config), timeout=30, what="a dead letter")
+    assert len(letters) == 1
+    letter = letters[0]
+    assert letter["event_id"] == event["event_id"]
+    assert letter["attempts"] == 3  # EVENT_MAX_ATTEMPTS in the test config
+    assert "ledger is broken" in letter["error"]
+    assert letter["queue"] == "evt-members-member.appointed--ledger.on_appointed"
+    assert letter["exchange"] == "members.events"
+    assert letter["routing_key"] == "member.appointed"
+    assert db.counts.find_one({"_id": "poison-1"}) is None
+    # listing leaves the message where it is
+    assert len(dead_letters(config)) == 1
+
+    env = tmp_path / "platform.env"
+    env.write_text(f"AMQP_URI={config['AMQP_URI']}\n")
+    import os
+    os.environ["ZHZX_PLATFORM_ENV"] = str(env)
+    try:
+        cli.main(["dlq", "list"])
+        assert letter["id"] in capsys.readouterr().out
+        db.fault.update_one({"_id": "fault"}, {"$set": {"on": 0}})  # the fault is fixed
+        cli.main(["dlq", "replay", letter["id"]])
+        assert "replayed" in capsys.readouterr().out
+    finally:
+        del os.environ["ZHZX_PLATFORM_ENV"]
+    wait_until(lambda: db.counts.find_one({"_id": "poison-1"}), timeout=30,
+               what="replayed event applied")
+    assert dead_letters(config) == []
+    assert db.counts.find_one({"_id": "poison-1"})["n"] == 1
+
+
+def test_invalid_envelope_goes_straight_to_dead_letters(run_service, config, clean_dlq):
+    run_service(Ledger)
+    publish_raw(config, {"type": "member.appointed", "payload": "not an envelope"})
+    letters = wait_until(lambda: dead_letters(config), timeout=30, what="a dead letter")
+    assert len(letters) == 1 and "invalid envelope" in letters[0]["error"]
+    assert letters[0]["attempts"] == 0
+
+
+def test_event_with_no_consumer_is_parked_not_lost(run_service, config):
+    purge(config, dlq.UNROUTED_QUEUE)
+    run_service(MembersService)
+    member_id = Client(config, "admin").post("/api/v1/members", json=valid_member()).json()["id"]
+    wait_until(lambda: settled(config, member_id))
+    parked = dlq.list_dead_letters(config["AMQP_URI"], queue=dlq.UNROUTED_QUEUE)
+    assert [(p["type"], p["routing_key"]) for p in parked] == [
+        ("member.appointed", "member.appointed")]
+    # replaying it once a consumer is bound delivers it
+    run_service(Ledger)
+    dlq.replay(config["AMQP_URI"], parked[0]["id"], queue=dlq.UNROUTED_QUEUE)
+    db = ledger_db(config)
+    wait_until(lambda: db.counts.find_one({"_id": member_id}), what="parked event applied")
