@@ -1,0 +1,103 @@
+"""Roster import and export through HTTP."""
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from services.members import demo, roster
+from services.members.service import MembersService
+from tests.support import Client, wait_until
+from tests.service.test_members_api import members_collection
+
+pytestmark = pytest.mark.service
+
+
+@pytest.fixture
+def admin(run_service, config):
+    run_service(MembersService)
+    return Client(config, "admin")
+
+
+def upload(admin, data, dry_run=False, ctype="text/csv"):
+    return admin.post("/api/v1/members/import", data=data,
+                      params={"dry_run": "true"} if dry_run else None,
+                      headers={"Content-Type": ctype})
+
+
+def all_settled(config):
+    return members_collection(config).count_documents({"_pending": 1}) == 0
+
+
+def test_gbk_csv_with_bad_rows_reports_each_row_and_field(admin, config, probe):
+    events = probe("members.events")
+    rows = demo.members(6)
+    text = demo.roster_csv(rows).decode("utf-8").splitlines()
+    header, lines = text[0], text[1:]
+    cols = header.split(",")
+    bad_phone = lines[1].split(",")
+    bad_phone[cols.index("手机")] = "12345"
+    bad_party = lines[3].split(",")
+    bad_party[cols.index("党派")] = "某党"
+    bad_party[cols.index("专委会")] = ""
+    lines[1], lines[3] = ",".join(bad_phone), ",".join(bad_party)
+    gbk = ("\n".join([header] + lines) + "\n").encode("gbk")
+
+    dry = upload(admin, gbk, dry_run=True).json()
+    assert dry["dry_run"] is True and dry["encoding"] == "gbk"
+    assert dry["created"] == 4 and members_collection(config).count_documents({}) == 0
+
+    report = upload(admin, gbk).json()
+    assert report["created"] == 4 and report["rows"] == 6
+    errors = {(e["row"], e["field"]) for e in report["errors"]}
+    assert errors == {(3, "phone"), (5, "party"), (5, "committees")}
+    assert all(e["message"] and e["column"] for e in report["errors"])
+    assert {e["column"] for e in report["errors"] if e["row"] == 5} == {"党派", "专委会"}
+    wait_until(lambda: all_settled(config))
+    assert len(events.wait_for(4)) == 4
+
+    # the same file again changes nothing and emits nothing
+    again = upload(admin, gbk).json()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 4)
+    # a later change is the next and only event on the exchange
+    first = rows[0]
+    member_id = admin.get("/api/v1/members", params={"name": first["name"]}).json()["items"]
+    member_id = [m for m in member_id if m["employer"] == first["employer"]][0]["id"]
+    assert admin.patch(f"/api/v1/members/{member_id}", json={"post": "新职务"}).status_code == 200
+    wait_until(lambda: all_settled(config))
+    received = events.wait_for(5)
+    assert [e["type"] for e in received[4:]] == ["member.updated"] and len(received) == 5
+
+
+def test_xlsx_export_and_reimport_round_trip(admin, config):
+    upload(admin, demo.roster_csv(demo.members(25)))
+    resp = admin.get("/api/v1/members/export.xlsx")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(resp.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert list(rows[0]) == [h for h, _, _ in roster.COLUMNS] and len(rows) == 26
+    report = upload(admin, resp.content,
+                    ctype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                    ).json()
+    assert report["encoding"] == "xlsx"
+    assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, 25)
+    assert report["errors"] == []
+
+    # a reviewer's export masks personal fields
+    masked = Client(config, "reviewer").get("/api/v1/members/export.xlsx")
+    sheet = load_workbook(io.BytesIO(masked.content)).active
+    phones = [r[roster.COLUMNS.index(("手机", "phone", True))]
+              for r in list(sheet.iter_rows(values_only=True))[1:]]
+    assert phones and all("****" in p for p in phones)
+
+
+def test_unreadable_files_are_refused_whole(admin, config):
+    resp = upload(admin, "姓名,电话号码\n张三,1\n".encode())
+    assert resp.status_code == 422
+    assert "缺少列" in resp.json()["errors"]["file"][0]
+    assert upload(admin, b"").status_code == 422
+    assert upload(admin, b"PK\x03\x04broken", ctype="application/octet-stream").status_code == 422
+    assert members_collection(config).count_documents({}) == 0
+    assert Client(config, "reviewer").post("/api/v1/members/import",
+                                           data=b"x").status_code == 403

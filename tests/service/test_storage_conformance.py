@@ -1,0 +1,88 @@
+"""Every query shape the services use, against the Mongo wire server in use.
+
+The embedded server is incomplete (DESIGN.md, Storage); when a shape breaks
+there, this test says which one before a service misbehaves.
+"""
+import time
+import uuid
+
+import pymongo
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from services.common.mongo import find_page
+from services.common.outbox import OUTBOX, PENDING, Aggregates, Change
+from services.common.problems import Conflict
+from services.members.store import INDEXES, MemberStore
+
+pytestmark = pytest.mark.service
+
+
+@pytest.fixture
+def db(infra):
+    client = pymongo.MongoClient(infra.mongo_uri)
+    name = f"conf_{uuid.uuid4().hex[:8]}"
+    database = client[name]
+    for keys, options in INDEXES["members"]:
+        database.members.create_index(keys, **options)
+    yield database
+    client.drop_database(name)
+
+
+def test_outbox_map_set_unset_and_pending_scan(db):
+    agg = Aggregates(db.members)
+    change = Change("140428", actor="a", trace_id="t")
+    agg.create({"_id": "a1", "name": "甲"}, [change.event("x.created", "a1", 1, {"k": [1]})])
+    agg.create_many([({"_id": f"b{i}"}, [change.event("x.created", f"b{i}", 1, {})])
+                     for i in range(3)])
+    e2 = change.event("x.changed", "a1", 2, {"nested": {"deep": True}})
+    agg.change("a1", 1, {"name": "乙"}, [e2])
+    doc = db.members.find_one({"_id": "a1"})
+    assert doc["seq"] == 2 and doc[PENDING] == 1 and len(doc[OUTBOX]) == 2
+    assert doc[OUTBOX][e2["event_id"]]["payload"] == {"nested": {"deep": True}}
+    with pytest.raises(Conflict):
+        agg.change("a1", 1, {"name": "丙"}, [])
+    pending = list(db.members.find({PENDING: 1}, {OUTBOX: 1, "seq": 1}).sort("_id", 1).limit(2))
+    assert [d["_id"] for d in pending] == ["a1", "b0"]
+    unset = {f"{OUTBOX}.{k}": "" for k in doc[OUTBOX]}
+    assert db.members.update_one({"_id": "a1", "seq": 2},
+                                 {"$unset": unset, "$set": {PENDING: 0}}).matched_count == 1
+    doc = db.members.find_one({"_id": "a1"})
+    assert doc[OUTBOX] == {} and doc[PENDING] == 0 and doc["name"] == "乙"
+    assert db.members.count_documents({PENDING: 1}) == 3
+
+
+def test_member_queries(db):
+    store = MemberStore(db)
+    docs = [{"_id": f"m{i:03d}", "name": name, "committees": comms, "sector": sector,
+             "party": "cpc", "person_id": "p1" if i < 2 else f"p{i}", "status": "active"}
+            for i, (name, comms, sector) in enumerate([
+                ("王建国", ["提案委", "经济委"], "经济界"), ("李王芳", ["文史委"], "教育界"),
+                ("张三", ["提案委"], "经济界"), ("赵(四)", ["经济委"], "农业界")])]
+    db.members.insert_many(docs)
+    ids = lambda found: [d["_id"] for d in found]  # noqa: E731
+    assert ids(store.search({"committee": "提案委"}, 10)) == ["m000", "m002"]
+    assert ids(store.search({"name": "王"}, 10)) == ["m000", "m001"]
+    assert ids(store.search({"name": "(四)"}, 10)) == ["m003"]
+    assert ids(store.search({"sector": "经济界", "committee": "经济委"}, 10)) == ["m000"]
+    assert ids(store.search({}, 2)) == ["m000", "m001", "m002"]  # limit + 1
+    assert ids(store.search({"committee": "提案委"}, 10, after="m000")) == ["m002"]
+    assert ids(find_page(db.members, {}, 1, after="m002")) == ["m003"]
+    assert sorted(store.many(["m001", "m003", "zz"])) == ["m001", "m003"]
+    assert ids(store.by_person("p1")) == ["m000", "m001"]
+    assert len(list(store.all({"party": "cpc"}, batch=1))) == 4
+
+
+def test_inbox_claims(db):
+    db.inbox.insert_one({"_id": "c:e1", "state": "pending", "at": time.time() - 1000})
+    with pytest.raises(DuplicateKeyError):
+        db.inbox.insert_one({"_id": "c:e1", "state": "pending", "at": time.time()})
+    stale = db.inbox.update_one({"_id": "c:e1", "state": "pending",
+                                 "at": {"$lt": time.time() - 300}}, {"$set": {"at": time.time()}})
+    assert stale.matched_count == 1
+    fresh = db.inbox.update_one({"_id": "c:e1", "state": "pending",
+                                 "at": {"$lt": time.time() - 300}}, {"$set": {"at": 0}})
+    assert fresh.matched_count == 0
+    assert db.inbox.delete_one({"_id": "c:e1", "state": "done"}).deleted_count == 0
+    db.inbox.update_one({"_id": "c:e1"}, {"$set": {"state": "done"}})
+    assert db.inbox.find_one({"_id": "c:e1"})["state"] == "done"

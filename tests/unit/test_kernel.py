@@ -1,0 +1,84 @@
+import uuid
+
+import pytest
+
+from services.common import auth, problems
+from services.common.config import Identity, load_config
+from services.common.envelope import make_event, validation_errors
+from services.common.http import decode_cursor, encode_cursor, page
+from services.common.messaging import backoff_ms
+from services.common.observability import JsonFormatter, redact
+
+
+def test_envelope_round_trip_and_rejections():
+    event = make_event("member.appointed", origin="140428", aggregate_id="m1", seq=1,
+                       payload={"a": 1}, actor="u", trace_id="t")
+    assert validation_errors(event) == {}
+    uuid.UUID(event["event_id"])
+    assert event["occurred_at"].endswith("Z")
+    bad = dict(event, seq=0, origin="14", extra=1)
+    assert set(validation_errors(bad)) == {"seq", "origin", "extra"}
+    assert validation_errors("nope") == {"_schema": ["envelope must be a JSON object"]}
+
+
+def test_tokens_and_org_check():
+    token = auth.issue_token("s" * 32, org="140428", roles=["admin", "unit:u1"], sub="x")
+    principal = auth.authenticate(f"Bearer {token}", secret="s" * 32, org="140428")
+    assert principal.is_admin and principal.ids("unit") == {"u1"}
+    with pytest.raises(problems.Forbidden):
+        auth.authenticate(f"Bearer {token}", secret="s" * 32, org="140400")
+    with pytest.raises(problems.Unauthorized):
+        auth.authenticate(f"Bearer {token}", secret="t" * 32, org="140428")
+    with pytest.raises(problems.Unauthorized):
+        auth.authenticate(None, secret="s" * 32, org="140428")
+    expired = auth.issue_token("s" * 32, org="140428", roles=["admin"], ttl_seconds=1, now=1000)
+    with pytest.raises(problems.Unauthorized, match="过期"):
+        auth.authenticate(f"Bearer {expired}", secret="s" * 32, org="140428")
+    with pytest.raises(ValueError):
+        auth.issue_token("s" * 32, org="140428", roles=["root"])
+
+
+def test_problem_bodies_flatten_nested_errors():
+    err = problems.Invalid({"a": {"b": ["x"]}, "c": {0: ["y"]}, "d": ["z"]})
+    body = err.to_dict("/p")
+    assert body["status"] == 422 and body["instance"] == "/p"
+    assert body["errors"] == {"a.b": ["x"], "c.0": ["y"], "d": ["z"]}
+    assert problems.Conflict("c", current_state="s").to_dict()["current_state"] == "s"
+
+
+def test_cursor_and_page():
+    assert decode_cursor(encode_cursor("m中")) == "m中"
+    with pytest.raises(problems.Invalid):
+        decode_cursor("not-a-cursor")
+    items = [{"id": str(i)} for i in range(4)]
+    assert page(items, 3)["next_cursor"] == encode_cursor("2")
+    assert page(items[:3], 3)["next_cursor"] is None
+
+
+def test_backoff_grows_and_is_capped():
+    assert [backoff_ms(a, 1000) for a in (1, 2, 3)] == [1000, 4000, 16000]
+    assert backoff_ms(20, 1000) == 300_000
+
+
+def test_logs_are_json_with_trace_and_redacted():
+    import json
+    import logging
+    record = logging.LogRecord("x", logging.INFO, __file__, 1,
+                               "called 13912345678 about 140428199003071235", (), None)
+    record.trace_id = "t-1"
+    line = json.loads(JsonFormatter(service="members").format(record))
+    assert line["trace_id"] == "t-1" and line["service"] == "members"
+    assert "13912345678" not in line["msg"] and "140428199003071235" not in line["msg"]
+    assert redact("x13912345678") == "x[PHONE]"
+
+
+def test_platform_config_and_identity(monkeypatch, tmp_path):
+    from pathlib import Path
+    monkeypatch.setenv("ORG_CODE", "140400")
+    monkeypatch.setenv("ORG_LEVEL", "city")
+    conf = load_config(Path(__file__).parents[2] / "deploy" / "config" / "platform.yaml")
+    ident = Identity.from_config(conf)
+    assert ident == Identity("140400", "city", "140400", "长子县")
+    assert isinstance(conf["EVENT_MAX_ATTEMPTS"], int)
+    with pytest.raises(ValueError):
+        Identity.from_config({"ORG_CODE": "1404", "ORG_LEVEL": "county"})
