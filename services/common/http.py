@@ -7,7 +7,9 @@ from functools import partial
 
 from eventlet.event import Event
 from nameko.web.handlers import HttpRequestHandler
-from werkzeug.wrappers import Response
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request, Response
 
 from . import problems
 from .auth import authenticate, require_roles
@@ -29,6 +31,34 @@ def problem_response(problem, instance=None):
                     status=problem.status, mimetype=PROBLEM_JSON)
 
 
+_HTTP_TITLES = {404: "资源不存在", 405: "不支持的请求方法"}
+
+
+class _ProblemWsgiApp(WsgiApp):
+    """nameko's WSGI app, with unknown paths and methods as problem+json."""
+
+    def __call__(self, environ, start_response):
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+        except HTTPException as exc:
+            problem = problems.Problem(exc.description)
+            problem.status = exc.code
+            problem.title = _HTTP_TITLES.get(exc.code, exc.name)
+            response = problem_response(problem, Request(environ).path)
+            if exc.code == 405 and getattr(exc, "valid_methods", None):
+                response.headers["Allow"] = ", ".join(exc.valid_methods)
+            return response(environ, start_response)
+        request = Request(environ, shallow=True)
+        request.path_values = values
+        return provider.handle_request(request)(environ, start_response)
+
+
+class ProblemWebServer(WebServer):
+    def get_wsgi_app(self):
+        return _ProblemWsgiApp(self)
+
+
 class Api(HttpRequestHandler):
     """``@api("POST", "/api/v1/x", roles=("admin",))``.
 
@@ -38,6 +68,8 @@ class Api(HttpRequestHandler):
     every error as problem+json. Unexpected errors are logged with the trace
     id and answered with a generic 500 that reveals nothing.
     """
+
+    server = ProblemWebServer()
 
     def __init__(self, method, url, roles=None, public=False, **kwargs):
         self.roles = tuple(roles or ())

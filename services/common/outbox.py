@@ -105,8 +105,8 @@ class OutboxRelay(DependencyProvider):
         self.service = self.container.service_name
         self.interval = float(config.get("OUTBOX_POLL_SECONDS", 2))
         self.exchange = get_event_exchange(self.service, config)
+        self._declared = False  # the exchange, once per connection trouble
         self.publisher = Publisher(config["AMQP_URI"], use_confirms=True, mandatory=True,
-                                   declare=[self.exchange],
                                    retry_policy={"max_retries": 1, "interval_start": 0,
                                                  "interval_step": 0.5, "interval_max": 1})
         self.unrouted = Publisher(config["AMQP_URI"], use_confirms=True,
@@ -154,6 +154,7 @@ class OutboxRelay(DependencyProvider):
                 self.flush()
                 failures = 0
             except Exception as exc:  # broker or database down: keep the events
+                self._declared = False
                 failures = min(failures + 1, 5)
                 log.warning("outbox relay could not publish (%s); will retry",
                             type(exc).__name__)
@@ -165,13 +166,16 @@ class OutboxRelay(DependencyProvider):
         published = 0
         for name in self.collection_names:
             collection = db[name]
+            after = None
             for _ in range(max_rounds):
-                docs = list(collection.find({PENDING: 1}, {OUTBOX: 1, "seq": 1})
+                query = {PENDING: 1} if after is None else {PENDING: 1, "_id": {"$gt": after}}
+                docs = list(collection.find(query, {OUTBOX: 1, "seq": 1})
                             .sort("_id", 1).limit(self.batch))
                 if not docs:
                     break
                 for doc in docs:
                     published += self._publish_doc(collection, doc)
+                after = docs[-1]["_id"]
         OUTBOX_BACKLOG.labels(self.service).set(self.backlog())
         return published
 
@@ -200,7 +204,9 @@ class OutboxRelay(DependencyProvider):
         headers = {"nameko.trace_id": event.get("trace_id")}
         try:
             self.publisher.publish(event, exchange=self.exchange, routing_key=event["type"],
-                                   headers=headers, message_id=event["event_id"])
+                                   headers=headers, message_id=event["event_id"],
+                                   declare=[] if self._declared else [self.exchange])
+            self._declared = True
         except UndeliverableMessage:
             self.unrouted.publish(
                 event, exchange="", routing_key=UNROUTED_QUEUE, message_id=event["event_id"],

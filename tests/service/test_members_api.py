@@ -193,3 +193,14 @@ def test_health_readiness_and_metrics(svc, config):
     assert "zhzx_outbox_backlog" in text
     for value in PERSONAL_VALUES:
         assert value not in text
+
+
+def test_unknown_paths_and_methods_are_problems(svc, config):
+    admin, _ = svc
+    missing = admin.get("/api/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"].startswith("application/problem+json")
+    assert missing.json()["title"] == "资源不存在"
+    wrong = admin.request("DELETE", "/api/v1/members")
+    assert wrong.status_code == 405 and "GET" in wrong.headers["Allow"]
+    assert admin.get("/api/v1/members/nobody").json()["status"] == 404
