@@ -5,7 +5,11 @@ Mongo wire server on free loopback ports; every loop is bounded.
 
     .venv/bin/python bench/import_roster.py [--rows 10000]
 """
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
