@@ -16,7 +16,7 @@ from tests import support  # noqa: E402
 @pytest.fixture(scope="session")
 def infra():
     """A RabbitMQ node and a Mongo wire server of the test run's own."""
-    from deploy.local import Broker, MongoWire, free_port
+    from deploy.local import Broker, MongoWire, free_port, stop_idle_epmd
     base = Path(tempfile.mkdtemp(prefix="zhzx-test-"))
     broker = Broker(base / "rabbitmq", node=f"zhzx-test-{os.getpid()}@localhost",
                     amqp_port=free_port(), mgmt_port=free_port(), prom_port=free_port(),
@@ -31,6 +31,7 @@ def infra():
     yield support.Infra(broker, mongo, base)
     mongo.stop()
     broker.stop()
+    stop_idle_epmd()
 
 
 @pytest.fixture
