@@ -19,7 +19,11 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN = ROOT / ".run"
+# ZHZX_RUN_DIR and ZHZX_PORT_SHIFT let a second copy (an end-to-end test) run
+# beside the usual one without touching it.
+RUN = Path(os.environ.get("ZHZX_RUN_DIR") or ROOT / ".run")
+PORT_SHIFT = int(os.environ.get("ZHZX_PORT_SHIFT") or 0)
+PORT_KEYS = ("http_base", "amqp", "mgmt", "prom", "dist", "mongo")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 MONGO_VENV = ROOT / ".venv-mongo"
 NX_VERSION = "0.8.1"
@@ -292,6 +296,14 @@ PLATFORMS = {
 }
 
 
+def platform_spec(name):
+    """A platform's settings, its ports moved by ``ZHZX_PORT_SHIFT``."""
+    spec = dict(PLATFORMS[name])
+    for key in PORT_KEYS:
+        spec[key] += PORT_SHIFT
+    return spec
+
+
 def secrets_file():
     path = RUN / "secrets.json"
     if not path.exists():
@@ -302,7 +314,7 @@ def secrets_file():
 
 
 def platform_env(name):
-    spec = PLATFORMS[name]
+    spec = platform_spec(name)
     base = RUN / name
     _, shared = secrets_file()
     own = base / "secrets.json"
@@ -318,9 +330,10 @@ def platform_env(name):
 
 
 def platform_parts(name):
-    spec = PLATFORMS[name]
+    spec = platform_spec(name)
     base = RUN / name
-    broker = Broker(base / "rabbitmq", node=f"zhzx-{name}@localhost", amqp_port=spec["amqp"],
+    node = f"zhzx-{name}{PORT_SHIFT or ''}@localhost"
+    broker = Broker(base / "rabbitmq", node=node, amqp_port=spec["amqp"],
                     mgmt_port=spec["mgmt"], prom_port=spec["prom"], dist_port=spec["dist"],
                     cluster_name=f"zhzx-{spec['ORG_CODE']}")
     mongo = MongoWire(base / "mongo", spec["mongo"])
@@ -328,7 +341,7 @@ def platform_parts(name):
 
 
 def service_url(name, service, path=""):
-    return f"http://127.0.0.1:{PLATFORMS[name]['http_base'] + SERVICES[service]}{path}"
+    return f"http://127.0.0.1:{platform_spec(name)['http_base'] + SERVICES[service]}{path}"
 
 
 def write_platform_config(name):
@@ -350,7 +363,8 @@ def up(name="county", *, demo=True, out=print):
         + ("started" if mongo.start() else "already running"))
     config_file = ROOT / "deploy" / "config" / "platform.yaml"
     for service, offset in SERVICES.items():
-        service_env = dict(env, WEB_SERVER_ADDRESS=f"127.0.0.1:{PLATFORMS[name]['http_base'] + offset}")
+        port = platform_spec(name)["http_base"] + offset
+        service_env = dict(env, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")
         started = start_service(service, config_file, service_env,
                                 base / "logs" / f"{service}.log", base / "pids" / f"{service}.pid")
         out(f"[{name}] {service}: " + ("started" if started else "already running"))

@@ -79,7 +79,7 @@ def cmd_up(args):
     for service in local.SERVICES:
         print(f"  {service:<11} {local.service_url(args.platform, service)}/api/v1/  "
               f"(/healthz /readyz /metrics)")
-    spec = local.PLATFORMS[args.platform]
+    spec = local.platform_spec(args.platform)
     print(f"  broker      amqp://127.0.0.1:{spec['amqp']}  management "
           f"http://127.0.0.1:{spec['mgmt']} (guest/guest)")
     print(f"  MongoDB     mongodb://127.0.0.1:{spec['mongo']}")

@@ -1,0 +1,70 @@
+"""`zhzx up` / `zhzx down` (what `make up` / `make down` run), on shifted ports
+and a run directory of the test's own, so a platform started by `make up` on
+this machine is left alone."""
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from deploy.local import PLATFORMS, PORT_KEYS, pid_alive, port_open, read_pid
+from tests.support import ROOT
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def free_shift():
+    spec = PLATFORMS["county"]
+    for shift in range(31000, 37000, 97):
+        ports = [spec[k] + shift for k in PORT_KEYS] + [spec["http_base"] + 1 + shift]
+        if not any(port_open(p) for p in ports):
+            try:
+                for p in ports:
+                    with socket.socket() as s:
+                        s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+            return shift
+    pytest.fail("no free range of ports for a second platform")
+
+
+def zhzx(env, *args, timeout=300):
+    return subprocess.run([str(BIN / "zhzx"), *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
+    shift = free_shift()
+    env = dict(os.environ, ZHZX_RUN_DIR=str(tmp_path / "run"), ZHZX_PORT_SHIFT=str(shift))
+    base = f"http://127.0.0.1:{8001 + shift}"
+    first = zhzx(env, "up")
+    try:
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "200 appointed" in first.stdout and "platform is ready" in first.stdout
+        token = first.stdout.strip().splitlines()[-1]
+        assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
+        listed = requests.get(f"{base}/api/v1/members", params={"limit": 5}, timeout=10,
+                              headers={"Authorization": f"Bearer {token}"})
+        assert listed.status_code == 200 and len(listed.json()["items"]) == 5
+
+        second = zhzx(env, "up")
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert second.stdout.count("already running") == 3
+        assert "0 appointed, 0 updated, 200 unchanged" in second.stdout
+
+        minted = zhzx(env, "token", "--role", "reviewer")
+        assert minted.returncode == 0
+        assert requests.get(f"{base}/api/v1/members", timeout=10, headers={
+            "Authorization": f"Bearer {minted.stdout.strip()}"}).status_code == 200
+    finally:
+        run = tmp_path / "run" / "county"
+        pids = [read_pid(p) for p in [run / "pids" / "members.pid", run / "mongo" / "mongo.pid",
+                                     run / "rabbitmq" / "rabbitmq.pid"]]
+        down = zhzx(env, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert all(pid and not pid_alive(pid) for pid in pids)
+    assert not port_open(8001 + shift) and not port_open(5672 + shift)
