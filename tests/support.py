@@ -1,6 +1,5 @@
 """Test helpers: configs, running containers, probing the broker, waiting."""
 import json
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import requests
 from kombu import Connection, Exchange, Queue
 
+from deploy.local import free_port
 from services.common.auth import issue_token
 from services.common.config import load_config
 
@@ -30,12 +30,6 @@ class Infra:
     @property
     def mongo_uri(self):
         return self.mongo.uri
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def create_vhost(broker, name):

@@ -217,9 +217,9 @@ class OutboxRelay(DependencyProvider):
                 headers=dict(headers, **{"x-zhzx-exchange": self.exchange.name,
                                          "x-zhzx-routing-key": event["type"]}))
             EVENTS_UNROUTABLE.labels(self.service, event["type"]).inc()
-            log.warning("no queue bound for %s; parked in %s", event["type"],
-                        UNROUTED_QUEUE, extra={"event_type": event["type"],
-                                               "event_id": event["event_id"]})
+            log.info("no queue bound for %s; parked in %s", event["type"], UNROUTED_QUEUE,
+                     extra={"event_type": event["type"], "event_id": event["event_id"],
+                            "trace_id": event.get("trace_id")})
         EVENTS_PUBLISHED.labels(self.service, event["type"]).inc()
 
     def _measure(self):

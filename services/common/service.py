@@ -26,7 +26,7 @@ class PlatformService:
         """Who is making this change, for the event envelope."""
         if actor is None and request is not None and request.principal is not None:
             actor = request.principal.sub
-        return Change(origin=str(self.config["ORG_CODE"]), actor=actor,
+        return Change(origin=self.identity.org_code, actor=actor,
                       trace_id=current_trace_id())
 
     @api("GET", "/healthz", public=True)
@@ -48,7 +48,7 @@ class PlatformService:
         if failed:
             raise Unavailable("未就绪：" + "、".join(failed), unavailable=failed)
         return {"status": "ready", "service": self.name,
-                "org": str(self.config["ORG_CODE"])}
+                "org": self.identity.org_code, "level": self.identity.org_level}
 
     @api("GET", "/metrics", public=True)
     def metrics(self, request):

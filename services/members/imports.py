@@ -12,7 +12,7 @@ from .schemas import member_in
 
 
 def plan(data, filename, *, org, settings, lookup):
-    """(report, creates [(doc, payload)], updates [(member, fields, payload)]).
+    """(report, creates [(doc, payload)], updates [(row, member, fields, payload)]).
 
     ``lookup(ids) -> {id: doc}``; ``settings`` has sectors, committees, terms
     and the person key secret.
@@ -64,7 +64,7 @@ def plan(data, filename, *, org, settings, lookup):
                                      "message": message})
             continue
         if fields:
-            updates.append((current, fields, change_payload))
+            updates.append((row_number, current, fields, change_payload))
         else:
             report["unchanged"] += 1
     report["created"] = len(creates)

@@ -5,7 +5,7 @@ from werkzeug.wrappers import Response
 from services.common.http import api, json_body, page, page_params
 from services.common.mongo import Mongo
 from services.common.outbox import OutboxRelay
-from services.common.problems import Forbidden, Invalid
+from services.common.problems import Conflict, Forbidden, Invalid
 from services.common import service as platform
 
 from . import domain, imports, roster
@@ -129,10 +129,15 @@ class MembersService(platform.PlatformService):
             self.store.aggregates.create_many(
                 [(doc, [change.event("member.appointed", doc["_id"], 1, payload)])
                  for doc, payload in creates])
-            for member, fields, payload in updates:
+            for row_number, member, fields, payload in updates:
                 event = change.event("member.updated", member["_id"], member["seq"] + 1,
                                      payload)
-                self.store.aggregates.change(member["_id"], member["seq"], fields, [event])
+                try:
+                    self.store.aggregates.change(member["_id"], member["seq"], fields, [event])
+                except Conflict as exc:  # edited meanwhile: report the row, keep going
+                    report["updated"] -= 1
+                    report["errors"].append({"row": row_number, "field": "_row",
+                                             "column": "", "message": exc.detail})
         return report
 
     @api("GET", "/api/v1/members/export.xlsx", roles=READ_ROLES)
