@@ -1,17 +1,72 @@
 """Demo data for a local platform, loaded through the public HTTP API."""
 import json
+import urllib.error
 import urllib.request
+from datetime import date, timedelta
 
 from deploy import local
 from services.common.auth import issue_token
+from services.common.config import load_config
 from services.members import demo as members_demo
+from services.proposals import demo as proposals_demo
+
+
+def _request(url, token, body=None, content_type="application/json", method=None):
+    if body is not None and not isinstance(body, bytes):
+        body = json.dumps(body, ensure_ascii=False).encode()
+    req = urllib.request.Request(url, data=body, method=method or (
+        "POST" if body is not None else "GET"), headers={
+        "Authorization": f"Bearer {token}", "Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
 
 
 def _post(url, body, token, content_type):
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Authorization": f"Bearer {token}", "Content-Type": content_type})
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        return json.loads(resp.read())
+    status, reply = _request(url, token, body, content_type)
+    if status >= 300:
+        raise RuntimeError(f"{url}: {status} {reply}")
+    return reply
+
+
+def member_ids(name, token):
+    ids, cursor = [], None
+    for _ in range(100):
+        query = "?limit=200&status=active" + (f"&cursor={cursor}" if cursor else "")
+        _, page = _request(local.service_url(name, "members", "/api/v1/members" + query), token)
+        ids += [m["id"] for m in page["items"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return ids
+
+
+def session_days(today):
+    """The plenary of ``today``'s year from the platform's submission windows."""
+    config = load_config(local.ROOT / "deploy" / "config" / "platform.yaml")
+    for window in config["PROPOSALS"].get("session_windows") or ():
+        opens, closes = (date.fromisoformat(str(window[k])) for k in ("opens", "closes"))
+        if opens.year == today.year and closes <= today:
+            return window["session"], (opens + timedelta(days=1), closes - timedelta(days=1))
+    return None, None
+
+
+def load_proposals(name, token, out):
+    units_url = local.service_url(name, "proposals", "/api/v1/units")
+    created = sum(1 for unit in proposals_demo.units()
+                  if _request(units_url, token, unit)[0] == 201)
+    today = date.today()
+    session, days = session_days(today)
+    records = proposals_demo.year_of_proposals(
+        member_ids(name, token), year=today.year, until=today, session_days=days)
+    report = _post(local.service_url(name, "proposals", "/api/v1/proposals/import"),
+                   {"proposals": records}, token, "application/json")
+    out(f"[{name}] demo units: {created} created; demo proposals of {today.year}"
+        f"{'（' + session + '）' if session else ''}: "
+        f"{report['imported']} imported, {report['skipped']} already there, "
+        f"{len(report['errors'])} refused")
 
 
 def load_demo(name="county", out=print):
@@ -23,3 +78,4 @@ def load_demo(name="county", out=print):
                    csv_bytes, token, "text/csv")
     out(f"[{name}] demo roster: {report['created']} appointed, {report['updated']} updated, "
         f"{report['unchanged']} unchanged, {len(report['errors'])} rejected rows")
+    load_proposals(name, token, out)

@@ -1,6 +1,7 @@
 """Test helpers: configs, running containers, probing the broker, waiting."""
 import json
 import time
+from datetime import date, timedelta
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +55,24 @@ def service_config(infra, prefix, vhost=None):
         "JWT_SECRET": JWT_SECRET, "PERSON_KEY_SECRET": PERSON_SECRET,
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
         "OUTBOX_POLL_SECONDS": 0.5, "EVENT_MAX_ATTEMPTS": 3, "EVENT_RETRY_BASE_MS": 50,
-        "MEMBERS": platform["MEMBERS"], "max_workers": 10,
+        "MEMBERS": platform["MEMBERS"], "PROPOSALS": proposals_settings(platform),
+        "TIMEZONE": "Asia/Shanghai", "max_workers": 10,
     }
+
+
+def proposals_settings(platform):
+    """The platform's proposal settings with a plenary window open today."""
+    settings = dict(platform["PROPOSALS"])
+    today = date.today()
+    settings["session_windows"] = [{"session": "测试会议",
+                                    "opens": (today - timedelta(days=3)).isoformat(),
+                                    "closes": (today + timedelta(days=3)).isoformat()}]
+    return settings
+
+
+def with_port(config):
+    """The same platform's config for a second service (its own HTTP port)."""
+    return dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}")
 
 
 def start_container(cls, config):

@@ -7,7 +7,9 @@ import csv
 import io
 import re
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
+
+from services.common.xlsx import workbook
 
 from . import domain
 
@@ -131,11 +133,5 @@ def to_row(member, full):
 
 
 def to_xlsx(members, full):
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("委员名册")
-    sheet.append([h for h, _, _ in COLUMNS])
-    for member in members:
-        sheet.append(to_row(member, full))
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
+    return workbook([("委员名册", [h for h, _, _ in COLUMNS],
+                      (to_row(m, full) for m in members))])

@@ -1,18 +1,17 @@
 """Members service: the 委员 registry over HTTP (port 8001) and RPC."""
 from nameko.rpc import rpc
-from werkzeug.wrappers import Response
 
 from services.common.http import api, json_body, page, page_params
 from services.common.mongo import Mongo
 from services.common.outbox import OutboxRelay
 from services.common.problems import Conflict, Forbidden, Invalid
 from services.common import service as platform
+from services.common.xlsx import xlsx_response
 
 from . import domain, imports, roster
 from .schemas import end_in, member_in, member_patch
 from .store import FILTERS, INDEXES, MemberStore
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 READ_ROLES = ("admin", "reviewer")
 
 
@@ -144,8 +143,7 @@ class MembersService(platform.PlatformService):
     def export_roster(self, request):
         filters = {k: v for k, v in request.args.items() if k in FILTERS}
         body = roster.to_xlsx(self.store.all(filters), full=request.principal.is_admin)
-        return Response(body, mimetype=XLSX, headers={
-            "Content-Disposition": "attachment; filename=members.xlsx"})
+        return xlsx_response(body, "members.xlsx")
 
     # --- RPC for other services (no personal data but contact on demand) ----
     @rpc

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from deploy.local import PLATFORMS, PORT_KEYS, pid_alive, port_open, read_pid
+from deploy.local import PLATFORMS, PORT_KEYS, SERVICES, pid_alive, port_open, read_pid
 from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -45,16 +45,21 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
     try:
         assert first.returncode == 0, first.stdout + first.stderr
         assert "200 appointed" in first.stdout and "platform is ready" in first.stdout
+        assert "250 imported, 0 already there, 0 refused" in first.stdout
         token = first.stdout.strip().splitlines()[-1]
         assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
         listed = requests.get(f"{base}/api/v1/members", params={"limit": 5}, timeout=10,
                               headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 200 and len(listed.json()["items"]) == 5
+        stats = requests.get(f"http://127.0.0.1:{8002 + shift}/api/v1/proposals/statistics",
+                             timeout=30, headers={"Authorization": f"Bearer {token}"})
+        assert stats.status_code == 200 and stats.json()["submitted"] > 200
 
         second = zhzx(env, "up")
         assert second.returncode == 0, second.stdout + second.stderr
-        assert second.stdout.count("already running") == 3
+        assert second.stdout.count("already running") == 2 + len(SERVICES)
         assert "0 appointed, 0 updated, 200 unchanged" in second.stdout
+        assert "0 imported, 250 already there" in second.stdout
 
         minted = zhzx(env, "token", "--role", "reviewer")
         assert minted.returncode == 0
@@ -62,8 +67,8 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
             "Authorization": f"Bearer {minted.stdout.strip()}"}).status_code == 200
     finally:
         run = tmp_path / "run" / "county"
-        pids = [read_pid(p) for p in [run / "pids" / "members.pid", run / "mongo" / "mongo.pid",
-                                     run / "rabbitmq" / "rabbitmq.pid"]]
+        pids = [read_pid(p) for p in [run / "pids" / f"{s}.pid" for s in SERVICES]
+                + [run / "mongo" / "mongo.pid", run / "rabbitmq" / "rabbitmq.pid"]]
         down = zhzx(env, "down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert all(pid and not pid_alive(pid) for pid in pids)

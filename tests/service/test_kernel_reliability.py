@@ -1,6 +1,4 @@
 """Outbox, inbox and dead letters against a real broker and Mongo wire server."""
-import json
-import uuid
 
 import pymongo
 import pytest

@@ -1,0 +1,784 @@
+"""Proposal (提案) rules: the state machine, who may act, deadlines, reminders.
+
+Pure: no I/O, no framework. ``act`` takes a proposal document, an action, its
+data, the acting ``Actor``, the platform's ``Rules`` and today's date, and
+returns the changed fields and the events to emit, or raises a problem:
+403 when the actor may not do this to this proposal, 409 when the proposal's
+state does not allow the action (naming the state and the allowed actions),
+422 when the data breaks a rule.
+"""
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+from services.common.problems import Conflict, Forbidden, Invalid
+from services.common.workdays import WorkCalendar
+
+STATES = (
+    "draft", "cosigning", "submitted", "under_review", "returned", "registered", "merged",
+    "converted_to_suggestion", "converted_to_opinion", "rejected", "assigned",
+    "unit_returned", "reassigned", "in_handling", "answered", "awaiting_evaluation",
+    "satisfied", "basically_satisfied", "dissatisfied", "rehandling", "closed")
+STATE_LABELS = {
+    "draft": "草稿", "cosigning": "联名确认中", "submitted": "已提交", "under_review": "审查中",
+    "returned": "已退回", "registered": "已立案", "merged": "已并案",
+    "converted_to_suggestion": "转意见建议", "converted_to_opinion": "转社情民意",
+    "rejected": "不予立案", "assigned": "已交办", "unit_returned": "单位退回",
+    "reassigned": "已重新交办", "in_handling": "办理中", "answered": "已答复待审核",
+    "awaiting_evaluation": "待评价", "satisfied": "满意", "basically_satisfied": "基本满意",
+    "dissatisfied": "不满意", "rehandling": "二次办理", "closed": "已办结"}
+TERMINAL = frozenset({"merged", "converted_to_suggestion", "converted_to_opinion",
+                      "rejected", "closed"})
+HANDLING = frozenset({"assigned", "reassigned", "in_handling", "rehandling"})
+REGISTERED_ONWARD = frozenset({
+    "registered", "assigned", "unit_returned", "reassigned", "in_handling", "answered",
+    "awaiting_evaluation", "satisfied", "basically_satisfied", "dissatisfied",
+    "rehandling", "closed"})
+MERGE_TARGETS = REGISTERED_ONWARD - {"closed"}
+
+CATEGORIES = {"economy": "经济建设", "politics": "政治建设", "culture": "文化建设",
+              "livelihood": "社会民生", "ecology": "生态文明", "party": "党的建设",
+              "other": "其他"}
+COLLECTIVE_KINDS = {"party": "党派", "federation": "工商联", "sector": "界别",
+                    "committee": "专委会", "group": "委员小组"}
+TYPES = {"session": "大会提案", "interim": "平时提案"}
+ANSWER_CATEGORIES = {"A": "已解决或采纳", "B": "正在解决或列入计划", "C": "因条件限制留作参考",
+                     "D": "留作参考"}
+RATINGS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
+DECISIONS = {"register": "registered", "merge": "merged",
+             "convert_to_suggestion": "converted_to_suggestion",
+             "convert_to_opinion": "converted_to_opinion", "reject": "rejected",
+             "return": "returned"}
+CONTENT_FIELDS = ("title", "situation", "analysis", "suggestions", "category", "attachments")
+COLLECTIVE = "collective"  # the evaluator of a collective proposal
+
+
+# --- who is acting --------------------------------------------------------
+@dataclass(frozen=True)
+class Actor:
+    sub: str
+    roles: frozenset = field(default_factory=frozenset)
+    system: bool = False
+
+    @classmethod
+    def of(cls, sub, roles):
+        return cls(sub=sub, roles=frozenset(roles))
+
+    @classmethod
+    def scanner(cls):
+        return cls(sub="system:scan", roles=frozenset(), system=True)
+
+    @property
+    def admin(self):
+        return "admin" in self.roles
+
+    @property
+    def reviewer(self):
+        return "reviewer" in self.roles or self.admin
+
+    def ids(self, kind):
+        prefix = kind + ":"
+        return {r[len(prefix):] for r in self.roles if r.startswith(prefix)}
+
+
+def proposers(p):
+    """Members who proposed ``p``: the lead and confirmed co-signers."""
+    if p.get("kind") != "member":
+        return []
+    return [p["lead_member"]] + sorted(m for m, s in (p.get("cosigners") or {}).items()
+                                       if s == "confirmed")
+
+
+def evaluators(p):
+    return proposers(p) if p.get("kind") == "member" else [COLLECTIVE]
+
+
+def _is_proposer(actor, p):
+    return p.get("kind") == "member" and p.get("lead_member") in actor.ids("member")
+
+
+def _office(actor, p):
+    return actor.admin
+
+
+def _reviewer(actor, p):
+    return actor.reviewer
+
+
+def _proposer_or_office(actor, p):
+    return actor.admin or _is_proposer(actor, p)
+
+
+def _invited(actor, p):
+    invited = {m for m, s in (p.get("cosigners") or {}).items() if s == "invited"}
+    return bool(actor.ids("member") & invited)
+
+
+def _lead_unit(actor, p):
+    return p.get("lead_unit") in actor.ids("unit")
+
+
+def _co_unit(actor, p):
+    return bool(actor.ids("unit") & set(p.get("co_units") or ()))
+
+
+def _assigned_unit(actor, p):
+    return _lead_unit(actor, p) or _co_unit(actor, p)
+
+
+def _evaluator(actor, p):
+    return actor.admin or bool(actor.ids("member") & set(evaluators(p)))
+
+
+def _system(actor, p):
+    return actor.system or actor.admin
+
+
+# action: (states it is allowed in, who may do it, Chinese description of who)
+ACTIONS = {
+    "update_draft": ({"draft", "returned"}, _proposer_or_office, "提案人"),
+    "submit": ({"draft"}, _proposer_or_office, "提案人"),
+    "confirm_cosign": ({"cosigning"}, _invited, "受邀联名委员"),
+    "decline_cosign": ({"cosigning"}, _invited, "受邀联名委员"),
+    "close_cosigning": ({"cosigning"}, _system, "提案委"),
+    "classify": ({"submitted"}, _reviewer, "提案审查人员"),
+    "propose": ({"under_review"}, _reviewer, "提案审查人员"),
+    "decide": ({"under_review"}, _reviewer, "提案审查人员"),
+    "resubmit": ({"returned"}, _proposer_or_office, "提案人"),
+    "assign": ({"registered"}, _office, "提案委"),
+    "object": ({"assigned", "reassigned"}, _assigned_unit, "承办单位"),
+    "reassign": ({"unit_returned"}, _office, "提案委"),
+    "start": ({"assigned", "reassigned"}, _lead_unit, "主办单位"),
+    "contact": ({"in_handling", "rehandling"}, _lead_unit, "主办单位"),
+    "co_opinion": ({"in_handling", "rehandling"}, _co_unit, "协办单位"),
+    "request_extension": ({"in_handling", "rehandling"}, _lead_unit, "主办单位"),
+    "approve_extension": ({"in_handling", "rehandling"}, _office, "提案委"),
+    "answer": ({"in_handling", "rehandling"}, _lead_unit, "主办单位"),
+    "release": ({"answered"}, _reviewer, "提案审查人员"),
+    "send_back": ({"answered"}, _reviewer, "提案审查人员"),
+    "evaluate": ({"awaiting_evaluation"}, _evaluator, "提案人"),
+    "rehandle": ({"dissatisfied"}, _office, "提案委"),
+    "close": ({"satisfied", "basically_satisfied", "dissatisfied"}, _office, "提案委"),
+    "mark_key": (REGISTERED_ONWARD, _office, "提案委"),
+    "supervise": (HANDLING | {"answered", "unit_returned"}, _office, "提案委"),
+    "mark_excellent": ({"closed"}, _office, "提案委"),
+}
+
+
+def allowed_actions(state):
+    return sorted(a for a, (states, _, _) in ACTIONS.items() if state in states)
+
+
+def actions_for(p, actor):
+    """The actions ``actor`` could take on ``p`` now (for user interfaces)."""
+    return [a for a in allowed_actions(p["state"]) if ACTIONS[a][1](actor, p)]
+
+
+# --- the platform's rules ---------------------------------------------------
+DEFAULT_DEADLINES = {
+    "cosign": {"working_days": 5}, "objection": {"working_days": 5},
+    "first_contact": {"working_days": 15}, "answer": {"months": 3},
+    "answer_difficult": {"months": 6}, "rehandle": {"months": 1},
+    "evaluation": {"working_days": 15}}
+
+
+@dataclass
+class Rules:
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    deadlines: dict = field(default_factory=lambda: dict(DEFAULT_DEADLINES))
+    grounds: tuple = ()
+    windows: tuple = ()              # ({"session", "opens", "closes"}, ...)
+    remind_before: tuple = (10, 3)   # working days before a due date
+    remind_after: tuple = (1, 5, 10)  # working days after it
+
+    @classmethod
+    def from_config(cls, conf):
+        conf = conf or {}
+        deadlines = dict(DEFAULT_DEADLINES)
+        deadlines.update(conf.get("deadlines") or {})
+        reminders = conf.get("reminders") or {}
+        return cls(calendar=WorkCalendar.from_config(conf.get("calendar")),
+                   deadlines=deadlines, grounds=tuple(conf.get("rejection_grounds") or ()),
+                   windows=tuple(conf.get("session_windows") or ()),
+                   remind_before=tuple(reminders.get("before", (10, 3))),
+                   remind_after=tuple(reminders.get("after", (1, 5, 10))))
+
+    def due(self, start, kind):
+        return self.calendar.due(start, self.deadlines[kind]).isoformat()
+
+    def window(self, today):
+        for w in self.windows:
+            if str(w["opens"]) <= today.isoformat() <= str(w["closes"]):
+                return w
+        return None
+
+
+@dataclass
+class Context:
+    """What ``act`` may need beyond the proposal: looked up by the service."""
+    members: dict = field(default_factory=dict)   # id -> public member view
+    units: dict = field(default_factory=dict)     # id -> unit
+    merge_target: dict = None
+    next_number: object = None                    # () -> int, only on registration
+
+
+def merge_target_id(p, data):
+    """The proposal a merge decision names: in the data or in the proposal."""
+    if data.get("merged_into"):
+        return data["merged_into"]
+    if data.get("decision") not in (None, "merge"):
+        return None
+    return ((p.get("review") or {}).get("proposed") or {}).get("merged_into")
+
+
+# --- creating ---------------------------------------------------------------
+def member_errors(ids, members, field_name):
+    errors = []
+    for mid in ids:
+        m = members.get(mid)
+        if m is None:
+            errors.append(f"委员 {mid} 不存在")
+        elif m.get("status") != "active":
+            errors.append(f"委员 {mid} 不是在任委员")
+    return {field_name: errors} if errors else {}
+
+
+def new_proposal(data, actor, *, proposal_id, org, today, members):
+    """A draft from validated input ``data``; ``members`` has the lead and
+    co-signers looked up in the members service."""
+    kind = data["kind"]
+    errors = {}
+    if kind == "member":
+        own = actor.ids("member")
+        lead = data.get("lead_member") or (sorted(own)[0] if len(own) == 1 else None)
+        if not lead:
+            errors["lead_member"] = ["委员提案须指明领衔委员"]
+        elif not actor.admin and lead not in own:
+            raise Forbidden("只能以本人名义提出委员提案")
+        else:
+            errors.update(member_errors([lead], members, "lead_member"))
+        cosigners = [m for m in dict.fromkeys(data.get("cosigners") or ()) if m != lead]
+        errors.update(member_errors(cosigners, members, "cosigners"))
+        if data.get("collective"):
+            errors["collective"] = ["委员提案不填写集体提案单位"]
+    else:
+        if not actor.admin:
+            raise Forbidden("集体提案由政协办公室代为录入")
+        lead, cosigners = None, []
+        if not data.get("collective"):
+            errors["collective"] = ["集体提案须填写提案单位"]
+        if data.get("cosigners"):
+            errors["cosigners"] = ["集体提案没有联名委员"]
+    if errors:
+        raise Invalid(errors)
+    doc = {"_id": proposal_id, "org": org, "kind": kind, "type": data["type"],
+           "session": None, "year": today.year, "number": None,
+           "lead_member": lead, "cosigners": {m: "pending" for m in cosigners},
+           "collective": data.get("collective"), "people": [lead] + cosigners if lead else [],
+           "state": "draft", "created_at": today.isoformat(), "review": {}, "decision": None,
+           "merged_into": None, "lead_unit": None, "co_units": [], "handlers": [],
+           "deadlines": {}, "reminders": {}, "overdue": 0, "round": 1, "key": 0,
+           "excellent": 0, "supervisors": [], "supervision": [], "objections": [],
+           "co_opinions": {}, "answers": [], "evaluations": {}, "history": []}
+    for name in CONTENT_FIELDS:
+        doc[name] = data.get(name) if name != "attachments" else list(data.get(name) or [])
+    _log(doc, "create", None, "draft", actor, today)
+    return doc, [("proposal.drafted", payload(doc))]
+
+
+def payload(p, **extra):
+    """Event payload: identifiers and public facts only, never contacts."""
+    body = {"proposal_id": p["_id"], "number": p.get("number"), "title": p.get("title"),
+            "state": p["state"], "kind": p["kind"], "type": p["type"], "year": p["year"],
+            "category": p.get("category"), "lead_member": p.get("lead_member"),
+            "proposers": proposers(p), "lead_unit": p.get("lead_unit"),
+            "co_units": list(p.get("co_units") or []), "key": bool(p.get("key"))}
+    body.update(extra)
+    return body
+
+
+def _log(p, action, before, after, actor, today, note=None):
+    entry = {"action": action, "from": before, "to": after, "on": today.isoformat(),
+             "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "actor": actor.sub}
+    if note:
+        entry["note"] = note
+    p["history"] = list(p.get("history") or []) + [entry]
+
+
+# --- acting -----------------------------------------------------------------
+def act(p, action, data, actor, rules, today, ctx=None):
+    """Apply ``action``; returns ``(fields, events)`` with ``fields`` the
+    top-level fields to set and ``events`` a list of ``(type, payload)``."""
+    if action not in ACTIONS:
+        raise Invalid({"action": ["未知的操作"]})
+    states, may, who = ACTIONS[action]
+    if not may(actor, p):
+        raise Forbidden(f"只有{who}可以执行此操作")
+    if p["state"] not in states:
+        raise Conflict(f"提案当前状态为“{STATE_LABELS[p['state']]}”，不能执行该操作",
+                       current_state=p["state"], allowed_actions=allowed_actions(p["state"]))
+    new = dict(p)
+    events = _HANDLERS[action](new, dict(data or {}), actor, rules, today, ctx or Context())
+    if new["state"] in STATES:
+        _log(new, action, p["state"], new["state"], actor, today, (data or {}).get("reason"))
+    fields = {k: v for k, v in new.items() if k not in p or p[k] != v}
+    return fields, [(t, payload(new, **extra)) for t, extra in events]
+
+
+def _need(data, name, message="必填字段"):
+    value = data.get(name)
+    if value in (None, "", []):
+        raise Invalid({name: [message]})
+    return value
+
+
+def _update_draft(p, data, actor, rules, today, ctx):
+    for name in CONTENT_FIELDS:
+        if name in data:
+            p[name] = data[name]
+    return [("proposal.draft_updated", {})]
+
+
+def _content_errors(p):
+    missing = [n for n in ("title", "situation", "analysis", "suggestions", "category")
+               if not p.get(n)]
+    return {n: ["提交前必须填写"] for n in missing}
+
+
+def _submit(p, data, actor, rules, today, ctx):
+    errors = _content_errors(p)
+    if p["kind"] == "member":
+        errors.update(member_errors([p["lead_member"]], ctx.members, "lead_member"))
+    if p["type"] == "session":
+        window = rules.window(today)
+        if window is None:
+            errors["type"] = ["不在大会提案提交期内，请提交平时提案"]
+        else:
+            p["session"] = window["session"]
+    if errors:
+        raise Invalid(errors)
+    p["year"] = today.year
+    p["submitted_at"] = today.isoformat()
+    if p["cosigners"]:
+        p["cosigners"] = {m: "invited" for m in p["cosigners"]}
+        p["deadlines"] = dict(p["deadlines"], cosign=rules.due(today, "cosign"))
+        p["state"] = "cosigning"
+        return [("proposal.cosign_requested",
+                 {"invited": sorted(p["cosigners"]), "due": p["deadlines"]["cosign"]})]
+    p["state"] = "submitted"
+    return [("proposal.submitted", {})]
+
+
+def _cosigning_done(p, events):
+    if any(s == "invited" for s in p["cosigners"].values()):
+        return events
+    p["state"] = "submitted"
+    p["deadlines"] = {k: v for k, v in p["deadlines"].items() if k != "cosign"}
+    return events + [("proposal.submitted", {})]
+
+
+def _reply_cosign(p, actor, status):
+    mine = actor.ids("member") & {m for m, s in p["cosigners"].items() if s == "invited"}
+    member = sorted(mine)[0]
+    p["cosigners"] = dict(p["cosigners"], **{member: status})
+    return member
+
+
+def _confirm_cosign(p, data, actor, rules, today, ctx):
+    member = _reply_cosign(p, actor, "confirmed")
+    return _cosigning_done(p, [("proposal.cosign_confirmed", {"member": member})])
+
+
+def _decline_cosign(p, data, actor, rules, today, ctx):
+    member = _reply_cosign(p, actor, "declined")
+    p["people"] = [m for m in p["people"] if m != member]
+    return _cosigning_done(p, [("proposal.cosign_declined", {"member": member})])
+
+
+def _close_cosigning(p, data, actor, rules, today, ctx):
+    dropped = sorted(m for m, s in p["cosigners"].items() if s == "invited")
+    p["cosigners"] = {m: ("dropped" if s == "invited" else s)
+                      for m, s in p["cosigners"].items()}
+    p["people"] = [m for m in p["people"] if m not in dropped]
+    return _cosigning_done(p, [("proposal.cosign_closed", {"dropped": dropped})])
+
+
+def _classify(p, data, actor, rules, today, ctx):
+    if data.get("category"):
+        p["category"] = data["category"]
+    p["review"] = {"stage": "classified", "initial": {
+        "by": actor.sub, "on": today.isoformat(), "category": p["category"],
+        "note": data.get("note")}}
+    p["state"] = "under_review"
+    return [("proposal.review_started", {"stage": "classified"})]
+
+
+def _decision_errors(data, rules, ctx, p):
+    decision = data.get("decision")
+    if decision not in DECISIONS:
+        return {"decision": ["取值应为：" + "、".join(DECISIONS)]}
+    errors = {}
+    if decision == "reject" and data.get("ground") not in rules.grounds:
+        errors["ground"] = ["不予立案须选择一项规定的理由：" + "；".join(rules.grounds)]
+    if decision == "return" and not data.get("reason"):
+        errors["reason"] = ["退回须写明理由"]
+    if decision == "merge":
+        target = ctx.merge_target
+        if not data.get("merged_into"):
+            errors["merged_into"] = ["并案须指明并入的提案"]
+        elif target is None:
+            errors["merged_into"] = ["并入的提案不存在"]
+        elif target["_id"] == p["_id"]:
+            errors["merged_into"] = ["不能并入本提案"]
+        elif target["state"] not in MERGE_TARGETS:
+            errors["merged_into"] = ["只能并入已立案且未办结的提案"]
+    return errors
+
+
+def _propose(p, data, actor, rules, today, ctx):
+    errors = _decision_errors(data, rules, ctx, p)
+    if errors:
+        raise Invalid(errors)
+    disputed = bool(data.get("disputed"))
+    proposed = {k: data.get(k) for k in ("decision", "ground", "reason", "merged_into",
+                                         "note")}
+    proposed.update(by=actor.sub, on=today.isoformat())
+    p["review"] = dict(p["review"], stage="final" if disputed else "proposed",
+                       proposed=proposed, disputed=int(disputed))
+    return [("proposal.registration_proposed",
+             {"decision": data["decision"], "disputed": disputed})]
+
+
+def _decide(p, data, actor, rules, today, ctx):
+    review = p.get("review") or {}
+    if review.get("stage") not in ("proposed", "final"):
+        raise Conflict("须先完成初审分类和拟立案意见，才能作出审查决定",
+                       current_state=p["state"], review_stage=review.get("stage"),
+                       allowed_actions=["propose"])
+    proposed = review.get("proposed") or {}
+    data = {**{k: v for k, v in proposed.items() if k not in ("by", "on")},
+            **{k: v for k, v in data.items() if v is not None}}
+    final = review.get("stage") == "final" or data["decision"] != proposed.get("decision")
+    if final and not actor.admin:
+        raise Forbidden("有争议或改变拟办意见的提案须由提案委终审")
+    errors = _decision_errors(data, rules, ctx, p)
+    if errors:
+        raise Invalid(errors)
+    decision = data["decision"]
+    p["decision"] = {"decision": decision, "ground": data.get("ground"),
+                     "reason": data.get("reason"), "final_review": int(final),
+                     "by": actor.sub, "on": today.isoformat()}
+    p["review"] = dict(review, stage="decided")
+    p["state"] = DECISIONS[decision]
+    extra = {"decision": decision, "final_review": final}
+    if decision == "register":
+        p["number"] = ctx.next_number() if ctx.next_number else None
+        p["registered_at"] = today.isoformat()
+        extra["number"] = p["number"]
+    elif decision == "merge":
+        p["merged_into"] = data["merged_into"]
+        extra["merged_into"] = data["merged_into"]
+    elif decision == "reject":
+        extra["ground"] = data["ground"]
+    elif decision == "return":
+        extra["reason"] = data["reason"]
+    if decision != "return":
+        p["closed_at"] = today.isoformat() if p["state"] in TERMINAL else None
+    return [(f"proposal.{p['state']}", extra)]
+
+
+def _resubmit(p, data, actor, rules, today, ctx):
+    errors = _content_errors(p)
+    if errors:
+        raise Invalid(errors)
+    p["review"] = {}
+    p["decision"] = None
+    p["state"] = "submitted"
+    p["submitted_at"] = p.get("submitted_at") or today.isoformat()
+    return [("proposal.resubmitted", {}), ("proposal.submitted", {"resubmitted": True})]
+
+
+def _units(p, data, ctx):
+    lead = data.get("lead_unit")
+    co = [u for u in dict.fromkeys(data.get("co_units") or ()) if u != lead]
+    errors = {}
+    if not lead:
+        errors["lead_unit"] = ["必须指定主办单位"]
+    elif lead not in ctx.units:
+        errors["lead_unit"] = [f"承办单位 {lead} 不存在或已停用"]
+    unknown = [u for u in co if u not in ctx.units]
+    if unknown:
+        errors["co_units"] = [f"承办单位 {u} 不存在或已停用" for u in unknown]
+    if errors:
+        raise Invalid(errors)
+    return lead, co
+
+
+def _hand_over(p, data, rules, today, ctx, state):
+    lead, co = _units(p, data, ctx)
+    p["lead_unit"], p["co_units"] = lead, co
+    p["handlers"] = [lead] + co
+    p["difficult"] = int(bool(data.get("difficult")))
+    p["assigned_at"] = today.isoformat()
+    p["deadlines"] = {
+        "objection": rules.due(today, "objection"),
+        "first_contact": rules.due(today, "first_contact"),
+        "answer": rules.due(today, "answer_difficult" if p["difficult"] else "answer")}
+    p["co_opinions"] = {}
+    p["state"] = state
+    return {"lead_unit": lead, "co_units": co, "deadlines": p["deadlines"],
+            "routing": data.get("routing")}
+
+
+def _assign(p, data, actor, rules, today, ctx):
+    return [("proposal.assigned", _hand_over(p, data, rules, today, ctx, "assigned"))]
+
+
+def _reassign(p, data, actor, rules, today, ctx):
+    return [("proposal.reassigned", _hand_over(p, data, rules, today, ctx, "reassigned"))]
+
+
+def _object(p, data, actor, rules, today, ctx):
+    reason = _need(data, "reason", "提出异议须写明理由")
+    if today.isoformat() > p["deadlines"]["objection"]:
+        raise Conflict(f"异议期已于 {p['deadlines']['objection']} 结束，请按交办意见办理",
+                       current_state=p["state"], objection_due=p["deadlines"]["objection"],
+                       allowed_actions=allowed_actions(p["state"]))
+    unit = sorted(actor.ids("unit") & set(p["handlers"]))[0]
+    p["objections"] = list(p["objections"]) + [
+        {"unit": unit, "reason": reason, "on": today.isoformat()}]
+    p["state"] = "unit_returned"
+    return [("proposal.unit_objected", {"unit": unit})]
+
+
+def _start(p, data, actor, rules, today, ctx):
+    p["state"] = "in_handling"
+    p["started_at"] = today.isoformat()
+    return [("proposal.handling_started", {})]
+
+
+def _contact(p, data, actor, rules, today, ctx):
+    method = _need(data, "method")
+    if not p.get("first_contact_at"):
+        p["first_contact_at"] = today.isoformat()
+    p["contacts"] = list(p.get("contacts") or []) + [
+        {"method": method, "on": today.isoformat(), "note": data.get("note")}]
+    return [("proposal.proposer_contacted", {"method": method})]
+
+
+def _co_opinion(p, data, actor, rules, today, ctx):
+    text = _need(data, "text", "协办意见不能为空")
+    unit = sorted(actor.ids("unit") & set(p["co_units"]))[0]
+    p["co_opinions"] = dict(p["co_opinions"], **{unit: {"text": text,
+                                                        "on": today.isoformat()}})
+    return [("proposal.co_opinion_given", {"unit": unit})]
+
+
+def _request_extension(p, data, actor, rules, today, ctx):
+    reason = _need(data, "reason", "申请延期须写明理由")
+    days = data.get("working_days")
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 130:
+        raise Invalid({"working_days": ["延期天数应为 1 到 130 个工作日"]})
+    if (p.get("extension") or {}).get("state") == "requested":
+        raise Conflict("已有待审批的延期申请", current_state=p["state"],
+                       allowed_actions=allowed_actions(p["state"]))
+    p["extension"] = {"state": "requested", "working_days": days, "reason": reason,
+                      "on": today.isoformat()}
+    return [("proposal.extension_requested", {"working_days": days})]
+
+
+def _approve_extension(p, data, actor, rules, today, ctx):
+    ext = p.get("extension") or {}
+    if ext.get("state") != "requested":
+        raise Conflict("没有待审批的延期申请", current_state=p["state"],
+                       allowed_actions=allowed_actions(p["state"]))
+    approve = data.get("approve", True)
+    ext = dict(ext, state="approved" if approve else "refused", decided_on=today.isoformat())
+    p["extension"] = ext
+    if approve:
+        due = rules.calendar.add(date.fromisoformat(p["deadlines"]["answer"]),
+                                 ext["working_days"])
+        p["deadlines"] = dict(p["deadlines"], answer=due.isoformat())
+        if due >= today:
+            p["overdue"] = 0
+    return [("proposal.extension_approved" if approve else "proposal.extension_refused",
+             {"answer_due": p["deadlines"]["answer"]})]
+
+
+def _answer(p, data, actor, rules, today, ctx):
+    errors = {}
+    if data.get("category") not in ANSWER_CATEGORIES:
+        errors["category"] = ["答复须标明类别：A、B、C 或 D"]
+    if not data.get("text"):
+        errors["text"] = ["答复内容不能为空"]
+    waiting = [u for u in p["co_units"] if u not in p["co_opinions"]]
+    if waiting:
+        errors["co_opinions"] = [f"协办单位 {u} 尚未提交协办意见" for u in waiting]
+    if errors:
+        raise Invalid(errors)
+    answer = {"round": p["round"], "category": data["category"], "text": data["text"],
+              "unit": p["lead_unit"], "on": today.isoformat(), "released": 0}
+    p["answers"] = list(p["answers"]) + [answer]
+    p["state"] = "answered"
+    return [("proposal.answered", {"answer_category": data["category"],
+                                   "round": p["round"]})]
+
+
+def _release(p, data, actor, rules, today, ctx):
+    answers = list(p["answers"])
+    answers[-1] = dict(answers[-1], released=1, released_on=today.isoformat())
+    p["answers"] = answers
+    if not p.get("released_at"):
+        p["released_at"] = today.isoformat()
+        p["on_time"] = int(today.isoformat() <= p["deadlines"]["answer"])
+    p["answer_category"] = answers[-1]["category"]
+    p["evaluations"] = {}
+    p["deadlines"] = dict(p["deadlines"], evaluation=rules.due(today, "evaluation"))
+    p["overdue"] = 0
+    p["state"] = "awaiting_evaluation"
+    return [("proposal.answer_released", {"answer_category": p["answer_category"],
+                                          "round": p["round"],
+                                          "evaluators": evaluators(p),
+                                          "evaluation_due": p["deadlines"]["evaluation"]})]
+
+
+def _send_back(p, data, actor, rules, today, ctx):
+    reason = _need(data, "reason", "退回答复须写明理由")
+    p["answers"] = list(p["answers"][:-1])
+    p["state"] = "rehandling" if p["round"] > 1 else "in_handling"
+    return [("proposal.answer_sent_back", {"reason": reason})]
+
+
+def _evaluate(p, data, actor, rules, today, ctx):
+    rating = data.get("rating")
+    if rating not in RATINGS:
+        raise Invalid({"rating": ["评价应为：满意、基本满意 或 不满意"]})
+    pending = [e for e in evaluators(p) if e not in p["evaluations"]]
+    if actor.admin and data.get("evaluator"):
+        evaluator = data["evaluator"]
+        if evaluator not in evaluators(p):
+            raise Invalid({"evaluator": ["不是本提案的提案人"]})
+    else:
+        mine = [e for e in pending if e in actor.ids("member")]
+        if not mine and p["kind"] == "member" and not actor.admin:
+            raise Conflict("您已评价过本提案", current_state=p["state"],
+                           allowed_actions=allowed_actions(p["state"]))
+        evaluator = mine[0] if mine else (pending[0] if pending else None)
+    if evaluator not in pending:
+        raise Conflict(f"{evaluator} 已评价过本提案", current_state=p["state"],
+                       allowed_actions=allowed_actions(p["state"]))
+    p["evaluations"] = dict(p["evaluations"], **{evaluator: {
+        "rating": rating, "comment": data.get("comment"), "on": today.isoformat(),
+        "round": p["round"]}})
+    extra = {"evaluator": evaluator, "rating": rating, "round": p["round"], "complete": False}
+    if all(e in p["evaluations"] for e in evaluators(p)):
+        ratings = {v["rating"] for v in p["evaluations"].values()}
+        outcome = next(r for r in ("dissatisfied", "basically_satisfied", "satisfied")
+                       if r in ratings)
+        p["state"] = outcome
+        p["evaluation"] = outcome
+        extra.update(complete=True, outcome=outcome)
+    return [("proposal.evaluated", extra)]
+
+
+def _rehandle(p, data, actor, rules, today, ctx):
+    if p["round"] > 1:
+        raise Conflict("二次办理后仍不满意的提案由提案委认定后办结", current_state=p["state"],
+                       allowed_actions=["close"])
+    p["round"] += 1
+    p["deadlines"] = dict(p["deadlines"], answer=rules.due(today, "rehandle"))
+    p["state"] = "rehandling"
+    return [("proposal.rehandling", {"round": p["round"],
+                                     "answer_due": p["deadlines"]["answer"]})]
+
+
+def _close(p, data, actor, rules, today, ctx):
+    if p["state"] == "dissatisfied" and p["round"] < 2:
+        raise Conflict("不满意的提案须先二次办理", current_state=p["state"],
+                       allowed_actions=["rehandle"])
+    p["closed_at"] = today.isoformat()
+    outcome = p["state"]
+    p["state"] = "closed"
+    return [("proposal.closed", {"evaluation": outcome})]
+
+
+def _mark_key(p, data, actor, rules, today, ctx):
+    leaders = [s for s in dict.fromkeys(data.get("supervisors") or ()) if s]
+    if not leaders:
+        raise Invalid({"supervisors": ["重点提案须确定督办领导"]})
+    p["key"] = 1
+    p["supervisors"] = leaders
+    p["key_selected_at"] = today.isoformat()
+    return [("proposal.key_selected", {"supervisors": leaders})]
+
+
+def _supervise(p, data, actor, rules, today, ctx):
+    if not p.get("key"):
+        raise Conflict("只有重点提案才记录督办", current_state=p["state"],
+                       allowed_actions=["mark_key"])
+    leader = data.get("leader")
+    if leader not in p["supervisors"]:
+        raise Invalid({"leader": ["应为本提案的督办领导之一：" + "、".join(p["supervisors"])]})
+    p["supervision"] = list(p["supervision"]) + [
+        {"leader": leader, "note": data.get("note"), "on": today.isoformat()}]
+    return [("proposal.supervised", {"leader": leader})]
+
+
+def _mark_excellent(p, data, actor, rules, today, ctx):
+    p["excellent"] = 1
+    return [("proposal.excellent_selected", {})]
+
+
+_HANDLERS = {name: globals()["_" + name] for name in ACTIONS}
+
+
+# --- reminders (催办) ---------------------------------------------------------
+def _open_deadlines(p):
+    d = p.get("deadlines") or {}
+    state = p["state"]
+    out = []
+    if state in HANDLING and not p.get("first_contact_at") and d.get("first_contact"):
+        out.append(("first_contact", d["first_contact"]))
+    if state in HANDLING and d.get("answer"):
+        out.append(("answer", d["answer"]))
+    if state == "awaiting_evaluation" and d.get("evaluation"):
+        out.append(("evaluation", d["evaluation"]))
+    return out
+
+
+def scan(p, rules, today):
+    """What the daily scan does to ``p`` today: ``(fields, events)``, both
+    empty when nothing is due. Each reminder is keyed by deadline, due date and
+    offset and sent once; after an outage only the latest one due is sent."""
+    if p["state"] == "cosigning" and p["deadlines"].get("cosign", "9999") < today.isoformat():
+        return act(p, "close_cosigning", {}, Actor.scanner(), rules, today)
+    reminders = dict(p.get("reminders") or {})
+    events = []
+    overdue = 0
+    for kind, due_text in _open_deadlines(p):
+        due = date.fromisoformat(due_text)
+        left = rules.calendar.between(today, due)
+        if today > due:
+            overdue = 1
+        marks = [(f"{kind}:{due_text}:-{n}", -n) for n in rules.remind_before] + \
+                [(f"{kind}:{due_text}:+{n}", n) for n in rules.remind_after]
+        reached = [(key, n) for key, n in marks if -left >= n and key not in reminders]
+        if not reached:
+            continue
+        for key, _ in reached:
+            reminders[key] = today.isoformat()
+        _, latest = max(reached, key=lambda kn: kn[1])
+        events.append(("proposal.reminder_due", {
+            "deadline": kind, "due": due_text, "working_days_left": left,
+            "after_due": today > due, "supervisors": list(p.get("supervisors") or []),
+            "evaluators": evaluators(p) if kind == "evaluation" else []}))
+    fields = {}
+    if reminders != (p.get("reminders") or {}):
+        fields["reminders"] = reminders
+    if overdue != p.get("overdue", 0):
+        fields["overdue"] = overdue
+        if overdue:
+            events.append(("proposal.overdue", {"deadlines": {
+                k: v for k, v in _open_deadlines(p) if v < today.isoformat()}}))
+    new = dict(p, **fields)
+    return fields, [(t, payload(new, **extra)) for t, extra in events]

@@ -1,0 +1,394 @@
+"""Proposals service: the 提案 lifecycle over HTTP (port 8002), the unit
+directory, routing suggestions, deadline scans and statistics."""
+import uuid
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
+
+from services.common import service as platform
+from services.common.http import api, json_body, page, page_params
+from services.common.mongo import Mongo
+from services.common.outbox import OutboxRelay, strip_internal
+from services.common.problems import Conflict, Forbidden, Invalid, NotFound
+from services.common.rpc import call
+from services.common.xlsx import workbook, xlsx_response
+
+from . import domain, history, routing, statistics
+from .schemas import ACTIONS, import_in, proposal_in, unit_in, unit_patch
+from .store import FILTERS, INDEXES, INT_FILTERS, ProposalStore
+
+STAFF = ("admin", "reviewer")
+LIST_COLUMNS = [("提案号", "number"), ("案由", "title"), ("类型", "type"), ("提案人", "proposer"),
+                ("类别", "category"), ("状态", "state"), ("主办单位", "lead_unit"),
+                ("协办单位", "co_units"), ("答复类别", "answer_category"),
+                ("评价", "evaluation"), ("重点提案", "key"), ("按期办复", "on_time"),
+                ("提交日期", "submitted_at"), ("交办日期", "assigned_at"),
+                ("答复期限", "answer_due"), ("办结日期", "closed_at")]
+
+
+class ProposalsService(platform.PlatformService):
+    name = "proposals"
+
+    db = Mongo(indexes=INDEXES)
+    outbox = OutboxRelay("proposals", "units")
+    members = RpcProxy("members")
+
+    @property
+    def store(self):
+        return ProposalStore(self.db)
+
+    @property
+    def settings(self):
+        return self.config.get("PROPOSALS") or {}
+
+    def rules(self):
+        return domain.Rules.from_config(self.settings)
+
+    def today(self):
+        zone = ZoneInfo(self.config.get("TIMEZONE", "Asia/Shanghai"))
+        return datetime.now(zone).date()
+
+    @staticmethod
+    def actor(request):
+        return domain.Actor.of(request.principal.sub, request.principal.roles)
+
+    # --- helpers ------------------------------------------------------------
+    def lookup_members(self, ids):
+        ids = [i for i in dict.fromkeys(ids) if i]
+        if not ids:
+            return {}
+        return call(self.members, "get_members", ids, what="委员服务")
+
+    def scope(self, principal):
+        """Query narrowing proposals to what ``principal`` may see."""
+        if principal.has_any(STAFF):
+            return None
+        ors = [{"handlers": u} for u in sorted(principal.ids("unit"))] + \
+              [{"people": m} for m in sorted(principal.ids("member"))]
+        if not ors:
+            raise Forbidden("当前角色无权查看提案")
+        return ors[0] if len(ors) == 1 else {"$or": ors}
+
+    @staticmethod
+    def may_see(doc, principal):
+        return (principal.has_any(STAFF)
+                or bool(principal.ids("unit") & set(doc.get("handlers") or ()))
+                or bool(principal.ids("member") & set(doc.get("people") or ())))
+
+    def visible(self, request, proposal_id):
+        doc = self.store.get(proposal_id)
+        if doc is None or not self.may_see(doc, request.principal):
+            raise NotFound(f"提案 {proposal_id} 不存在")
+        return doc
+
+    def view(self, doc, request, full=False):
+        out = strip_internal(doc)
+        out["id"] = out.pop("_id")
+        out["state_label"] = domain.STATE_LABELS[doc["state"]]
+        if not request.principal.has_any(STAFF):
+            out.pop("review", None)
+            out.pop("history", None)
+        out["allowed_actions"] = domain.actions_for(doc, self.actor(request))
+        if full:
+            out["merged_from"] = self.store.merged_from(doc["_id"])
+        return out
+
+    def events(self, change, aggregate_id, base_seq, events):
+        return [change.event(t, aggregate_id, base_seq + i + 1, body)
+                for i, (t, body) in enumerate(events)]
+
+    def similar_to(self, doc):
+        pool = self.store.similarity_pool(exclude=doc["_id"])
+        threshold = float(self.settings.get("similarity_threshold", 0.45))
+        hits = routing.similar(routing.proposal_text(doc),
+                               [(d["_id"], routing.proposal_text(d)) for d in pool], threshold)
+        by_id = {d["_id"]: d for d in pool}
+        return [dict(h, title=by_id[h["proposal_id"]].get("title"),
+                     number=by_id[h["proposal_id"]].get("number"),
+                     state=by_id[h["proposal_id"]]["state"]) for h in hits]
+
+    def context(self, action, p, data):
+        ctx = domain.Context()
+        if action in ("submit", "resubmit") and p["kind"] == "member":
+            ctx.members = self.lookup_members([p["lead_member"]])
+        if action in ("assign", "reassign"):
+            ctx.units = self.store.active_units()
+        if action in ("propose", "decide"):
+            target = domain.merge_target_id(p, data)
+            ctx.merge_target = self.store.get(target) if target else None
+            ctx.next_number = lambda: self.store.next_number(self.today().year)
+        return ctx
+
+    # --- proposals ------------------------------------------------------------
+    @api("POST", "/api/v1/proposals")
+    def create(self, request):
+        actor = self.actor(request)
+        if not (actor.admin or actor.ids("member")):
+            raise Forbidden("只有委员或政协办公室可以提出提案")
+        data = proposal_in.load_or_raise(json_body(request))
+        members = self.lookup_members([data.get("lead_member")] + data["cosigners"]
+                                      + sorted(actor.ids("member")))
+        doc, events = domain.new_proposal(
+            data, actor, proposal_id=f"{self.identity.org_code}-{uuid.uuid4().hex[:12]}",
+            org=self.identity.org_code, today=self.today(), members=members)
+        similar = self.similar_to(doc)
+        self.store.aggregates.create(doc, self.events(self.change(request), doc["_id"], 0,
+                                                      events))
+        body = self.view(self.store.get(doc["_id"]), request, full=True)
+        body["similar"] = similar
+        return 201, {"Location": f"/api/v1/proposals/{doc['_id']}"}, body
+
+    @api("GET", "/api/v1/proposals")
+    def list_proposals(self, request):
+        limit, after = page_params(request)
+        filters = self.filters(request)
+        scope = self.scope(request.principal)
+        docs = self.store.search(filters, scope, limit, after)
+        return page([self.view(d, request) for d in docs], limit)
+
+    def filters(self, request):
+        unknown = [k for k in request.args if k not in FILTERS + ("limit", "cursor")]
+        errors = {k: ["不支持的查询参数"] for k in unknown}
+        for k in INT_FILTERS:
+            if k in request.args and not request.args[k].isdigit():
+                errors[k] = ["必须是整数"]
+        if request.args.get("state") and request.args["state"] not in domain.STATES:
+            errors["state"] = ["未知的状态"]
+        if errors:
+            raise Invalid(errors)
+        return {k: v for k, v in request.args.items() if k in FILTERS}
+
+    @api("GET", "/api/v1/proposals/<string:proposal_id>")
+    def read_proposal(self, request, proposal_id):
+        return self.view(self.visible(request, proposal_id), request, full=True)
+
+    @api("PATCH", "/api/v1/proposals/<string:proposal_id>")
+    def update_draft(self, request, proposal_id):
+        return self.act(request, proposal_id, "update_draft")
+
+    @api("POST", "/api/v1/proposals/<string:proposal_id>/actions/<string:action>")
+    def act(self, request, proposal_id, action):
+        schema = ACTIONS.get(action)
+        if schema is None or action == "close_cosigning":
+            raise NotFound(f"未知的操作 {action}", allowed_actions=sorted(ACTIONS))
+        data = schema.load_or_raise(json_body(request))
+        p = self.visible(request, proposal_id)
+        expected = data.pop("seq", None)
+        expected = p["seq"] if expected is None else expected
+        if expected != p["seq"]:
+            raise Conflict("提案已被他人修改，请刷新后重试", current_seq=p["seq"],
+                           current_state=p["state"])
+        fields, events = domain.act(p, action, data, self.actor(request), self.rules(),
+                                    self.today(), self.context(action, p, data))
+        self.store.aggregates.change(proposal_id, expected, fields,
+                                     self.events(self.change(request), proposal_id,
+                                                 expected, events))
+        body = self.view(self.store.require(proposal_id), request, full=True)
+        if action in ("update_draft", "submit", "classify"):
+            body["similar"] = self.similar_to(self.store.get(proposal_id))
+        return body
+
+    @api("GET", "/api/v1/proposals/<string:proposal_id>/similar", roles=STAFF)
+    def similar(self, request, proposal_id):
+        doc = self.store.require(proposal_id)
+        return {"proposal_id": proposal_id, "items": self.similar_to(doc)}
+
+    @api("GET", "/api/v1/proposals/<string:proposal_id>/routing", roles=STAFF)
+    def routing(self, request, proposal_id):
+        doc = self.store.require(proposal_id)
+        units = [dict(u, id=u["_id"]) for u in self.store.active_units().values()]
+        past = [(routing.proposal_text(d), lead, co)
+                for d, lead, co in self.store.routing_history() if d["_id"] != proposal_id]
+        ranked = routing.suggest(routing.proposal_text(doc), units, past, top=5)
+        advice = routing.routing_advice(ranked)
+        advice["proposal_id"] = proposal_id
+        advice["learned_from"] = len(past)
+        return advice
+
+    # --- history import, scan, statistics -------------------------------------
+    @api("POST", "/api/v1/proposals/import", roles=("admin",))
+    def import_history(self, request):
+        records = import_in.load_or_raise(json_body(request))["proposals"]
+        ids = set()
+        for r in records:
+            ids.add(r["proposal"].get("lead_member"))
+            ids.update(r["proposal"].get("cosigners") or ())
+            for a in r["actions"]:
+                ids.update(x.split(":", 1)[1] for x in a["as_"] if x.startswith("member:"))
+        members = self.lookup_members(sorted(i for i in ids if isinstance(i, str)))
+        valid = []
+        report_errors = []
+        for i, r in enumerate(records):
+            try:
+                r["proposal"] = proposal_in.load_or_raise(r["proposal"])
+                valid.append(r)
+            except Invalid as exc:
+                report_errors.append({"record": i, "ref": r["ref"], "action": None,
+                                      "message": exc.detail, "errors": exc.errors})
+        docs, report = history.replay(
+            valid, org=self.identity.org_code, rules=self.rules(), members=members,
+            units=self.store.active_units(), find_ref=self.store.by_ref,
+            next_number=self.store.next_number, today=self.today())
+        report["received"] = len(records)
+        report["errors"] = report_errors + report["errors"]
+        change = self.change(request)
+        self.store.aggregates.create_many(
+            [(doc, [change.event("proposal.imported", doc["_id"], 1, domain.payload(
+                doc, actions=len(doc["history"]) - 1))]) for doc in docs])
+        return report
+
+    @timer(interval=3600)
+    def scheduled_scan(self):
+        self.scan_all(self.today())
+
+    @api("POST", "/api/v1/proposals/scan", roles=("admin",))
+    def scan(self, request):
+        """Runs the deadline scan now (the timer runs it hourly);
+        ``?today=YYYY-MM-DD`` scans as of another day (for checks and drills)."""
+        raw = request.args.get("today")
+        try:
+            today = date.fromisoformat(raw) if raw else self.today()
+        except ValueError:
+            raise Invalid({"today": ["日期格式应为 YYYY-MM-DD"]}) from None
+        return self.scan_all(today)
+
+    def scan_all(self, today):
+        rules = self.rules()
+        change = self.change(actor="system:scan")
+        report = {"today": today.isoformat(), "scanned": 0, "reminders": 0, "overdue": 0,
+                  "cosigning_closed": 0, "conflicts": 0}
+        for p in self.store.scan_candidates():
+            report["scanned"] += 1
+            fields, events = domain.scan(p, rules, today)
+            if not fields and not events:
+                continue
+            try:
+                self.store.aggregates.change(p["_id"], p["seq"], fields,
+                                             self.events(change, p["_id"], p["seq"], events))
+            except Conflict:  # changed meanwhile: the next scan sees the new state
+                report["conflicts"] += 1
+                continue
+            types = [t for t, _ in events]
+            report["reminders"] += types.count("proposal.reminder_due")
+            report["overdue"] += types.count("proposal.overdue")
+            report["cosigning_closed"] += types.count("proposal.cosign_closed")
+        return report
+
+    def period(self, request):
+        unknown = [k for k in request.args if k not in ("year", "session")]
+        if unknown:
+            raise Invalid({k: ["不支持的查询参数"] for k in unknown})
+        year, session = request.args.get("year"), request.args.get("session")
+        if year is not None and not (year.isdigit() and 2000 <= int(year) <= 2100):
+            raise Invalid({"year": ["年度应为四位数字"]})
+        if session is None and year is None:
+            year = str(self.today().year)
+        return (int(year) if year and not session else None), session
+
+    @api("GET", "/api/v1/proposals/statistics", roles=STAFF)
+    def statistics(self, request):
+        year, session = self.period(request)
+        return statistics.compute(self.store.for_period(year, session), year, session)
+
+    @api("GET", "/api/v1/proposals/statistics.xlsx", roles=STAFF)
+    def statistics_xlsx(self, request):
+        year, session = self.period(request)
+        docs = self.store.for_period(year, session)
+        figures = statistics.compute(docs, year, session)
+        name = session or f"{year}年度"
+        body = workbook([(f"{name}提案统计"[:31], ["项目", "数量", "比例"], figures["table"]),
+                         ("提案目录", [c for c, _ in LIST_COLUMNS],
+                          (list_row(d) for d in docs if d.get("submitted_at")))])
+        return xlsx_response(body, f"提案统计-{name}.xlsx")
+
+    @api("GET", "/api/v1/proposals/export.xlsx", roles=STAFF)
+    def export(self, request):
+        filters = self.filters(request)
+        docs = self.store.all(self.store.query(filters), {"history": 0})
+        body = workbook([("提案目录", [c for c, _ in LIST_COLUMNS], (list_row(d) for d in docs))])
+        return xlsx_response(body, "提案目录.xlsx")
+
+    # --- units (承办单位) --------------------------------------------------------
+    @api("POST", "/api/v1/units", roles=("admin",))
+    def create_unit(self, request):
+        data = unit_in.load_or_raise(json_body(request))
+        unit_id = data.pop("id")
+        if self.store.unit(unit_id) is not None:
+            raise Conflict(f"承办单位编码 {unit_id} 已存在")
+        doc = dict(data, _id=unit_id, active=int(data["active"]))
+        event = self.change(request).event("unit.created", unit_id, 1, unit_payload(doc))
+        self.store.unit_aggregates.create(doc, [event])
+        return 201, {"Location": f"/api/v1/units/{unit_id}"}, self.unit_view(
+            self.store.unit(unit_id), request)
+
+    @api("GET", "/api/v1/units")
+    def list_units(self, request):
+        limit, after = page_params(request, default=100)
+        active = request.args.get("active")
+        docs = self.store.list_units(limit, after, None if active is None
+                                     else active in ("1", "true"))
+        return page([self.unit_view(d, request) for d in docs], limit)
+
+    @api("GET", "/api/v1/units/<string:unit_id>")
+    def get_unit(self, request, unit_id):
+        return self.unit_view(self.store.require_unit(unit_id), request)
+
+    @api("PATCH", "/api/v1/units/<string:unit_id>", roles=("admin",))
+    def update_unit(self, request, unit_id):
+        data = unit_patch.load_or_raise(json_body(request))
+        unit = self.store.require_unit(unit_id)
+        expected = data.pop("seq", None)
+        expected = unit["seq"] if expected is None else expected
+        if "active" in data:
+            data["active"] = int(data["active"])
+        fields = {k: v for k, v in data.items() if unit.get(k) != v}
+        if fields:
+            new = dict(unit, **fields)
+            event = self.change(request).event("unit.updated", unit_id, expected + 1,
+                                               unit_payload(new))
+            self.store.unit_aggregates.change(unit_id, expected, fields, [event])
+        return self.unit_view(self.store.require_unit(unit_id), request)
+
+    def unit_view(self, doc, request):
+        out = strip_internal(doc)
+        out["id"] = out.pop("_id")
+        out["active"] = bool(out.get("active"))
+        p = request.principal
+        if not (p.has_any(STAFF) or doc["_id"] in p.ids("unit")):
+            out.pop("contacts", None)
+        return out
+
+    # --- RPC for other services -------------------------------------------------
+    @rpc
+    def get_proposal(self, proposal_id):
+        doc = self.store.get(proposal_id)
+        return domain.payload(doc) if doc else None
+
+    @rpc
+    def get_unit_contacts(self, unit_id):
+        """Contacts for a notification being sent now; never stored by the caller."""
+        doc = self.store.unit(unit_id)
+        return {"unit_id": unit_id, "name": doc["name"],
+                "contacts": doc.get("contacts") or []} if doc else None
+
+
+def unit_payload(doc):
+    """A unit in events: no contact people."""
+    return {"unit_id": doc["_id"], "name": doc["name"], "kind": doc["kind"],
+            "topics": doc.get("topics") or [], "active": bool(doc.get("active"))}
+
+
+def list_row(d):
+    proposer = (d.get("collective") or {}).get("name") if d["kind"] == "collective" else \
+        d.get("lead_member")
+    values = dict(d, proposer=proposer, type=domain.TYPES.get(d.get("type")),
+                  category=domain.CATEGORIES.get(d.get("category")),
+                  state=domain.STATE_LABELS.get(d["state"]),
+                  co_units="、".join(d.get("co_units") or []),
+                  evaluation=domain.RATINGS.get(d.get("evaluation")),
+                  key="是" if d.get("key") else "",
+                  on_time={1: "是", 0: "否"}.get(d.get("on_time")),
+                  answer_due=(d.get("deadlines") or {}).get("answer"))
+    return [values.get(k) for _, k in LIST_COLUMNS]
