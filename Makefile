@@ -21,6 +21,7 @@ unit: deps
 
 bench: deps
 	$(VENV)/bin/python bench/import_roster.py
+	$(VENV)/bin/python bench/routing_accuracy.py
 
 deps: system-deps $(VENV)/.stamp $(MONGO_VENV)/.stamp
 

@@ -4,6 +4,7 @@ nameko 2's RPC proxy waits for a reply forever; a request that needs another
 service must instead fail fast with a 503 naming what is unavailable.
 """
 import eventlet
+from nameko.exceptions import UnknownService
 
 from .problems import Unavailable
 
@@ -12,9 +13,11 @@ DEFAULT_TIMEOUT = 10
 
 def call(proxy, method, *args, timeout=None, what=None, **kwargs):
     """``proxy.method(*args, **kwargs)`` or a 503 problem after ``timeout`` s."""
+    name = what or getattr(proxy, "target_service", "service")
     try:
-        with eventlet.Timeout(timeout or DEFAULT_TIMEOUT):
+        with eventlet.Timeout(float(timeout or DEFAULT_TIMEOUT)):
             return getattr(proxy, method)(*args, **kwargs)
     except eventlet.Timeout:
-        name = what or getattr(proxy, "target_service", "service")
-        raise Unavailable(f"{name} 暂时无法响应，请稍后重试", unavailable=[name]) from None
+        raise Unavailable(f"{name}暂时无法响应，请稍后重试", unavailable=[name]) from None
+    except UnknownService:  # no instance of it is running
+        raise Unavailable(f"{name}未启动，请稍后重试", unavailable=[name]) from None

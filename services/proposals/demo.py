@@ -92,10 +92,16 @@ def units():
             for i, (uid, name, kind, _, topics) in enumerate(UNITS)]
 
 
+GENERIC_TITLES = ["关于解决群众急难愁盼问题的建议", "关于推动县域经济高质量发展的建议",
+                  "关于加强基层治理的建议", "关于补齐民生短板的建议", "关于助力乡村全面振兴的建议"]
+
+
 def _text(rng, unit, extra_unit=None):
     uid, name, kind, category, topics = unit
     topic = rng.choice(topics)
-    title = f"关于{rng.choice(VERBS)}{topic}{rng.choice(NOUNS)}的建议"
+    # some titles say nothing of the subject: only the body tells the unit
+    title = rng.choice(GENERIC_TITLES) if rng.random() < 0.15 else \
+        f"关于{rng.choice(VERBS)}{topic}{rng.choice(NOUNS)}的建议"
     second = rng.choice(topics)
     situation = (f"近年来我县{topic}取得一定成效，但仍存在{rng.choice(PROBLEMS)}、"
                  f"{second}{rng.choice(PROBLEMS)}等问题。")
@@ -140,6 +146,8 @@ def year_of_proposals(member_ids, *, year, until, session_days=None, n=250, seed
         if co_unit is unit:
             co_unit = None
         content = _text(rng, unit, co_unit)
+        if co_unit and rng.random() < 0.25:  # staff judged the other unit the lead
+            unit, co_unit = co_unit, unit
         session_kind = session_days is not None and rng.random() < 0.55
         if session_kind:
             first, last = session_days

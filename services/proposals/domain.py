@@ -519,6 +519,7 @@ def _hand_over(p, data, rules, today, ctx, state):
     p["lead_unit"], p["co_units"] = lead, co
     p["handlers"] = [lead] + co
     p["difficult"] = int(bool(data.get("difficult")))
+    p["routing"] = data.get("routing")
     p["assigned_at"] = today.isoformat()
     p["deadlines"] = {
         "objection": rules.due(today, "objection"),

@@ -59,7 +59,15 @@ class ProposalsService(platform.PlatformService):
         ids = [i for i in dict.fromkeys(ids) if i]
         if not ids:
             return {}
-        return call(self.members, "get_members", ids, what="委员服务")
+        return call(self.members, "get_members", ids, what="委员服务",
+                    timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
+
+    def member_names(self, docs):
+        ids = sorted({d["lead_member"] for d in docs if d.get("lead_member")})
+        found = {}
+        for start in range(0, len(ids), 500):
+            found.update(self.lookup_members(ids[start:start + 500]))
+        return {k: v.get("name") for k, v in found.items()}
 
     def scope(self, principal):
         """Query narrowing proposals to what ``principal`` may see."""
@@ -298,16 +306,20 @@ class ProposalsService(platform.PlatformService):
         docs = self.store.for_period(year, session)
         figures = statistics.compute(docs, year, session)
         name = session or f"{year}年度"
+        listed = [d for d in docs if d.get("submitted_at")]
+        names = self.member_names(listed)
         body = workbook([(f"{name}提案统计"[:31], ["项目", "数量", "比例"], figures["table"]),
                          ("提案目录", [c for c, _ in LIST_COLUMNS],
-                          (list_row(d) for d in docs if d.get("submitted_at")))])
+                          (list_row(d, names) for d in listed))])
         return xlsx_response(body, f"提案统计-{name}.xlsx")
 
     @api("GET", "/api/v1/proposals/export.xlsx", roles=STAFF)
     def export(self, request):
         filters = self.filters(request)
-        docs = self.store.all(self.store.query(filters), {"history": 0})
-        body = workbook([("提案目录", [c for c, _ in LIST_COLUMNS], (list_row(d) for d in docs))])
+        docs = list(self.store.all(self.store.query(filters), {"history": 0}))
+        names = self.member_names(docs)
+        body = workbook([("提案目录", [c for c, _ in LIST_COLUMNS],
+                          (list_row(d, names) for d in docs))])
         return xlsx_response(body, "提案目录.xlsx")
 
     # --- units (承办单位) --------------------------------------------------------
@@ -380,9 +392,9 @@ def unit_payload(doc):
             "topics": doc.get("topics") or [], "active": bool(doc.get("active"))}
 
 
-def list_row(d):
+def list_row(d, names):
     proposer = (d.get("collective") or {}).get("name") if d["kind"] == "collective" else \
-        d.get("lead_member")
+        names.get(d.get("lead_member"), d.get("lead_member"))
     values = dict(d, proposer=proposer, type=domain.TYPES.get(d.get("type")),
                   category=domain.CATEGORIES.get(d.get("category")),
                   state=domain.STATE_LABELS.get(d["state"]),

@@ -346,3 +346,12 @@ def test_scan_reminds_once_and_marks_overdue(county):
                working_days=30)
     body = county.act(county.admin, pid, "approve_extension")
     assert body["deadlines"]["answer"] == cal.add(due, 30).isoformat()
+
+
+def test_members_service_down_gives_503_and_stores_nothing(run_service, config):
+    run_service(ProposalsService, dict(config, RPC_TIMEOUT_SECONDS=1))
+    member = Client(config, "member:m-1")
+    resp = member.post("/api/v1/proposals", json=content())
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["unavailable"] == ["委员服务"]
+    assert proposals_db(config)["proposals"].count_documents({}) == 0

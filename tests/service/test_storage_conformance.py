@@ -86,3 +86,48 @@ def test_inbox_claims(db):
     assert db.inbox.delete_one({"_id": "c:e1", "state": "done"}).deleted_count == 0
     db.inbox.update_one({"_id": "c:e1"}, {"$set": {"state": "done"}})
     assert db.inbox.find_one({"_id": "c:e1"})["state"] == "done"
+
+
+def test_proposal_store_query_shapes(infra):
+    from services.proposals.store import INDEXES as P_INDEXES, ProposalStore
+    client = pymongo.MongoClient(infra.mongo_uri)
+    name = f"conf_{uuid.uuid4().hex[:8]}"
+    database = client[name]
+    for collection, specs in P_INDEXES.items():
+        for keys, options in specs:
+            database[collection].create_index(keys, **options)
+    store = ProposalStore(database)
+    try:
+        docs = [{"_id": "p1", "state": "draft", "year": 2026, "handlers": [], "people": ["m1"],
+                 "title": "关于学校(一)的建议", "assigned_at": None},
+                {"_id": "p2", "state": "in_handling", "year": 2026, "handlers": ["u1", "u2"],
+                 "people": ["m2"], "lead_unit": "u1", "co_units": ["u2"],
+                 "assigned_at": "2026-03-01", "merged_into": None, "ref": "r2",
+                 "history": [{"action": "submit", "on": "2026-02-01"}]},
+                {"_id": "p3", "state": "merged", "year": 2025, "handlers": ["u3"],
+                 "people": ["m1", "m2"], "lead_unit": "u3", "assigned_at": "2026-04-01",
+                 "merged_into": "p2"}]
+        store.aggregates.create_many([(d, []) for d in docs])
+        # array element match on unindexed arrays, inside $or and $and
+        scope = {"$or": [{"handlers": "u2"}, {"people": "m1"}]}
+        assert [d["_id"] for d in store.search({}, scope, 10)] == ["p1", "p2", "p3"]
+        assert [d["_id"] for d in store.search({"year": "2026"}, scope, 10)] == ["p1", "p2"]
+        assert [d["_id"] for d in store.search({"unit": "u3"}, None, 10)] == ["p3"]
+        assert [d["_id"] for d in store.search({"q": "学校(一)"}, None, 10)] == ["p1"]
+        # $ne null, sort descending; $nin with $ne
+        assert [h[1] for h in store.routing_history()] == ["u3", "u1"]
+        assert [d["_id"] for d in store.similarity_pool(exclude="p2")] == ["p3"]
+        assert store.merged_from("p2") == ["p3"] and store.by_ref("r2")["_id"] == "p2"
+        # $in over states, projection excluding fields
+        scanned = list(store.scan_candidates())
+        assert [d["_id"] for d in scanned] == ["p2"] and "history" not in scanned[0]
+        assert [d["_id"] for d in store.for_period(year=2026)] == ["p1", "p2"]
+        # counters: upsert with $inc, the new value returned
+        assert [store.next_number(2026) for _ in range(3)] == [1, 2, 3]
+        assert store.next_number(2027) == 1
+        # lists of sub-documents replaced whole with $set keep their shape
+        store.aggregates.change("p2", 1, {"history": docs[1]["history"] + [
+            {"action": "start", "on": "2026-03-02"}]}, [])
+        assert store.get("p2")["history"][-1] == {"action": "start", "on": "2026-03-02"}
+    finally:
+        client.drop_database(name)

@@ -249,3 +249,14 @@ def test_statistics_of_a_small_hand_made_set():
     assert f["answer_categories"]["A"]["share"] == 0.5
     assert (f["key"], f["rejected"], f["merged"]) == (1, 1, 1)
     assert f["table"][1] == ["立案", 3, "60.0%"]
+
+
+def test_scan_closes_cosigning_after_its_deadline():
+    p = draft(cosigners=("m2",))
+    p, _ = attempt(p, "submit", {}, ACTORS[2], date(2026, 3, 2), context())
+    due = date.fromisoformat(p["deadlines"]["cosign"])
+    assert domain.scan(p, RULES, due) == ({}, [])
+    fields, events = domain.scan(p, RULES, due + timedelta(days=1))
+    assert fields["state"] == "submitted" and fields["cosigners"] == {"m2": "dropped"}
+    assert [t for t, _ in events] == ["proposal.cosign_closed", "proposal.submitted"]
+    assert events[0][1]["dropped"] == ["m2"] and events[1][1]["proposers"] == ["m1"]
