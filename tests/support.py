@@ -56,6 +56,7 @@ def service_config(infra, prefix, vhost=None):
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
         "OUTBOX_POLL_SECONDS": 0.5, "EVENT_MAX_ATTEMPTS": 3, "EVENT_RETRY_BASE_MS": 50,
         "MEMBERS": platform["MEMBERS"], "PROPOSALS": proposals_settings(platform),
+        "LIAISON": platform["LIAISON"],
         "TIMEZONE": "Asia/Shanghai", "max_workers": 10,
     }
 
@@ -101,9 +102,10 @@ def token(*roles, org=ORG, sub="tester"):
 class Client:
     """HTTP client for one service, with a role."""
 
-    def __init__(self, config, *roles, org=ORG):
+    def __init__(self, config, *roles, org=ORG, sub="tester"):
         self.base = f"http://{config['WEB_SERVER_ADDRESS']}"
-        self.headers = {"Authorization": f"Bearer {token(*roles, org=org)}"} if roles else {}
+        self.headers = {"Authorization": f"Bearer {token(*roles, org=org, sub=sub)}"} \
+            if roles else {}
 
     def request(self, method, path, **kw):
         headers = dict(self.headers, **kw.pop("headers", {}))
@@ -117,6 +119,9 @@ class Client:
 
     def patch(self, path, **kw):
         return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
 
 
 class EventProbe:

@@ -68,6 +68,26 @@ def cmd_dlq(args):
         print(f"replayed {args.id} ({info['type']}) to {target}")
 
 
+def cmd_records(args):
+    """Rebuild the 履职档案 from the stored facts through the members API."""
+    import requests
+    settings = _settings(args)
+    base = args.url
+    if not base:
+        from deploy import local
+        base = local.service_url(args.platform, "members")
+    token = issue_token(settings["JWT_SECRET"], org=settings["ORG_CODE"], roles=["admin"],
+                        sub="zhzx-cli", ttl_seconds=600)
+    params = {"year": args.year} if args.year else {}
+    resp = requests.post(f"{base}/api/v1/records/rebuild", params=params, json={},
+                         headers={"Authorization": f"Bearer {token}"}, timeout=600)
+    if resp.status_code != 200:
+        sys.exit(f"rebuild failed: {resp.status_code} {resp.text}")
+    body = resp.json()
+    print(f"rebuilt {body['records']} records"
+          + (f" of {body['year']}" if body.get("year") else "") + f"; digest {body['digest']}")
+
+
 def cmd_up(args):
     from deploy import local
     try:
@@ -120,6 +140,14 @@ def main(argv=None):
     pr.add_argument("id")
     pr.add_argument("--queue", default="zhzx.dlq", choices=["zhzx.dlq", "zhzx.unrouted"])
     p.set_defaults(func=cmd_dlq)
+
+    p = sub.add_parser("records", help="履职档案")
+    rsub = p.add_subparsers(dest="records_cmd", required=True)
+    pr = rsub.add_parser("rebuild", help="recompute every record from the stored facts")
+    common(pr)
+    pr.add_argument("--year", type=int)
+    pr.add_argument("--url", help="members service base URL (default: the local platform)")
+    pr.set_defaults(func=cmd_records)
 
     p = sub.add_parser("up", help="start a local platform with demo data")
     p.add_argument("--platform", default="county")

@@ -38,6 +38,16 @@ def Date(**kw):
     return fields.Date(**kw)
 
 
+def DateTime(**kw):
+    kw.setdefault("error_messages", _msgs({"invalid": "时间格式应为 YYYY-MM-DDTHH:MM"}))
+    return fields.NaiveDateTime(**kw)
+
+
+def Nested(schema, **kw):
+    kw.setdefault("error_messages", _msgs({"type": "必须是对象"}))
+    return fields.Nested(schema, **kw)
+
+
 def StrList(**kw):
     kw.setdefault("error_messages", _msgs({"invalid": "必须是列表"}))
     return fields.List(Str(), **kw)
@@ -70,3 +80,12 @@ class BaseSchema(Schema):
             return self.load(data, **kw)
         except ValidationError as exc:
             raise Invalid(exc.messages) from None
+
+
+class Seq(BaseSchema):
+    """An action's body: ``seq`` is the version the caller saw (optimistic concurrency)."""
+    seq = Int(load_default=None)
+
+
+def action_schema(name, **attrs):
+    return type(name, (Seq,), attrs)()

@@ -1,4 +1,7 @@
-"""What every service has: health, readiness, metrics, tracing, identity."""
+"""What every service has: health, readiness, metrics, tracing, identity, clock."""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from kombu import Connection
 from nameko.dependency_providers import Config
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +24,14 @@ class PlatformService:
     @property
     def identity(self):
         return Identity.from_config(self.config)
+
+    def now(self):
+        """The platform's wall clock (naive, in its ``TIMEZONE``)."""
+        zone = ZoneInfo(self.config.get("TIMEZONE", "Asia/Shanghai"))
+        return datetime.now(zone).replace(tzinfo=None, microsecond=0)
+
+    def today(self):
+        return self.now().date()
 
     def change(self, request=None, actor=None):
         """Who is making this change, for the event envelope."""

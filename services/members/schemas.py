@@ -1,10 +1,12 @@
 """Members API input schemas (field messages in Chinese)."""
 from marshmallow import ValidationError, validates
 
-from services.common.schemas import (BaseSchema, Date, Length, OneOf, Str, StrList,
-                                     Int)
+from marshmallow import validate
 
-from . import domain
+from services.common.schemas import (BaseSchema, Bool, Date, DateTime, Int, Length, Nested,
+                                     OneOf, Str, StrList)
+
+from . import domain, meetings
 
 
 def _phone(value):
@@ -56,3 +58,49 @@ class EndIn(BaseSchema):
 member_in = MemberIn()
 member_patch = MemberPatch(partial=True)
 end_in = EndIn()
+
+
+class Invite(BaseSchema):
+    all = Bool(load_default=False)
+    roles = StrList(load_default=list)
+    committees = StrList(load_default=list)
+    sectors = StrList(load_default=list)
+    members = StrList(load_default=list)
+
+
+class MeetingIn(BaseSchema):
+    kind = Str(required=True, validate=OneOf(list(meetings.KINDS), list(meetings.KINDS.values())))
+    title = Str(required=True, validate=Length(1, 100))
+    place = Str(required=True, validate=Length(1, 100))
+    starts_at = DateTime(required=True)
+    ends_on = Date(required=True)
+    term = Str(load_default=None)
+    invite = Nested(Invite, required=True)
+
+
+class LeaveIn(BaseSchema):
+    reason = Str(required=True, validate=Length(1, 500))
+
+
+class LeaveDecision(BaseSchema):
+    approve = Bool(required=True)
+    note = Str(load_default=None, validate=Length(max=500))
+
+
+class CodeIn(BaseSchema):
+    day = Date(load_default=None)
+    valid_minutes = Int(load_default=None, validate=validate.Range(
+        min=1, max=720, error="有效时间应为 1 到 720 分钟"))
+
+
+class CheckinIn(BaseSchema):
+    member_id = Str(load_default=None)
+    day = Date(load_default=None)
+    code = Str(load_default=None, validate=Length(max=12))
+
+
+meeting_in = MeetingIn()
+leave_in = LeaveIn()
+leave_decision = LeaveDecision()
+code_in = CodeIn()
+checkin_in = CheckinIn()

@@ -2,24 +2,28 @@
 from nameko.rpc import rpc
 
 from services.common.http import api, json_body, page, page_params
+from services.common.inbox import idempotent
+from services.common.messaging import event_handler
 from services.common.mongo import Mongo
 from services.common.outbox import OutboxRelay
 from services.common.problems import Conflict, Forbidden, Invalid
 from services.common import service as platform
 from services.common.xlsx import xlsx_response
 
-from . import domain, imports, roster
+from . import activity, domain, imports, roster  # activity: as a module, see below
 from .schemas import end_in, member_in, member_patch
 from .store import FILTERS, INDEXES, MemberStore
 
 READ_ROLES = ("admin", "reviewer")
 
 
-class MembersService(platform.PlatformService):
+# Mixins are referenced through their module so that `nameko run` finds only
+# this class in the module.
+class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.PlatformService):
     name = "members"
 
     db = Mongo(indexes=INDEXES)
-    outbox = OutboxRelay("members")
+    outbox = OutboxRelay("members", "meetings")
 
     @property
     def store(self):
@@ -146,6 +150,32 @@ class MembersService(platform.PlatformService):
         return xlsx_response(body, "members.xlsx")
 
     # --- RPC for other services (no personal data but contact on demand) ----
+    # --- stations (包联) from the liaison service ------------------------------
+    @event_handler("liaison", "station.member_assigned")
+    @idempotent
+    def on_station_assigned(self, event):
+        self.link_station(event, assigned=True)
+
+    @event_handler("liaison", "station.member_unassigned")
+    @idempotent
+    def on_station_unassigned(self, event):
+        self.link_station(event, assigned=False)
+
+    def link_station(self, event, assigned):
+        """Keep ``stations`` of a member; a station's older event never wins."""
+        p = event["payload"]
+        member = self.store.get(p["member_id"])
+        if member is None:
+            return
+        links = dict(member.get("station_links") or {})
+        if links.get(p["station_id"], 0) >= event["seq"]:
+            return
+        links[p["station_id"]] = event["seq"]
+        current = set(member.get("stations") or ())
+        current = current | {p["station_id"]} if assigned else current - {p["station_id"]}
+        self.store.collection.update_one({"_id": member["_id"]}, {"$set": {
+            "stations": sorted(current), "station_links": links}})
+
     @rpc
     def get_member(self, member_id):
         doc = self.store.get(member_id)

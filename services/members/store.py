@@ -16,6 +16,10 @@ INDEXES = {
         ([("status", 1)], {}),
         ([("_pending", 1)], {}),
     ],
+    "meetings": [([("state", 1)], {}), ([("term", 1)], {}), ([("year", 1)], {}),
+                 ([("_pending", 1)], {})],
+    "facts": [([("member_id", 1)], {}), ([("year", 1)], {})],
+    "records": [([("year", 1)], {})],
 }
 
 FILTERS = ("sector", "party", "role", "status", "term", "committee", "station", "name")

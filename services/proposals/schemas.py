@@ -1,8 +1,8 @@
 """Proposals API input: one schema per request body, Chinese messages."""
 from marshmallow import fields, validate
 
-from services.common.schemas import (BaseSchema, Bool, Date, Int, Length, OneOf, Str,
-                                     StrList, messages)
+from services.common.schemas import (BaseSchema, Bool, Date, Int, Length, Nested, OneOf,
+                                     Seq, Str, StrList, action_schema, messages)
 
 from . import domain
 
@@ -18,11 +18,6 @@ class Collective(BaseSchema):
     kind = Str(required=True, validate=OneOf(list(domain.COLLECTIVE_KINDS),
                                              list(domain.COLLECTIVE_KINDS.values())))
     name = Str(required=True, validate=Length(1, 100))
-
-
-def Nested(schema, **kw):
-    kw.setdefault("error_messages", dict(messages, type="必须是对象"))
-    return fields.Nested(schema, **kw)
 
 
 class Content(BaseSchema):
@@ -46,16 +41,8 @@ class ProposalIn(Content):
     collective = Nested(Collective, load_default=None, allow_none=True)
 
 
-class Seq(BaseSchema):
-    seq = Int(load_default=None)
-
-
 class DraftPatch(Content, Seq):
     pass
-
-
-def _schema(name, **attrs):
-    return type(name, (Seq,), attrs)()
 
 
 _decision = dict(
@@ -67,44 +54,44 @@ _units = dict(lead_unit=Str(required=True), co_units=StrList(load_default=list),
 
 ACTIONS = {
     "update_draft": DraftPatch(),
-    "submit": _schema("Submit"),
-    "confirm_cosign": _schema("ConfirmCosign"),
-    "decline_cosign": _schema("DeclineCosign"),
-    "classify": _schema("Classify", category=Str(load_default=None, validate=OneOf(
+    "submit": action_schema("Submit"),
+    "confirm_cosign": action_schema("ConfirmCosign"),
+    "decline_cosign": action_schema("DeclineCosign"),
+    "classify": action_schema("Classify", category=Str(load_default=None, validate=OneOf(
         list(domain.CATEGORIES), list(domain.CATEGORIES.values()))),
         note=Str(load_default=None, validate=Length(max=1000))),
-    "propose": _schema("Propose", disputed=Bool(load_default=False), **_decision),
-    "decide": _schema("Decide", **dict(_decision, decision=Str(
+    "propose": action_schema("Propose", disputed=Bool(load_default=False), **_decision),
+    "decide": action_schema("Decide", **dict(_decision, decision=Str(
         load_default=None, validate=OneOf(list(domain.DECISIONS))))),
-    "resubmit": _schema("Resubmit"),
-    "assign": _schema("Assign", routing=Str(load_default=None, validate=OneOf(
+    "resubmit": action_schema("Resubmit"),
+    "assign": action_schema("Assign", routing=Str(load_default=None, validate=OneOf(
         ["accepted", "overridden"], ["采纳建议", "人工指定"])), **_units),
-    "reassign": _schema("Reassign", routing=Str(load_default=None, validate=OneOf(
+    "reassign": action_schema("Reassign", routing=Str(load_default=None, validate=OneOf(
         ["accepted", "overridden"], ["采纳建议", "人工指定"])), **_units),
-    "object": _schema("Object", reason=Str(required=True, validate=Length(1, 1000))),
-    "start": _schema("Start"),
-    "contact": _schema("Contact", method=Str(required=True, validate=OneOf(
+    "object": action_schema("Object", reason=Str(required=True, validate=Length(1, 1000))),
+    "start": action_schema("Start"),
+    "contact": action_schema("Contact", method=Str(required=True, validate=OneOf(
         ["phone", "visit", "meeting", "other"], ["电话", "走访", "座谈", "其他"])),
         note=Str(load_default=None, validate=Length(max=1000))),
-    "co_opinion": _schema("CoOpinion", text=Str(required=True, validate=Length(1, 5000))),
-    "request_extension": _schema("RequestExtension",
+    "co_opinion": action_schema("CoOpinion", text=Str(required=True, validate=Length(1, 5000))),
+    "request_extension": action_schema("RequestExtension",
                                  reason=Str(required=True, validate=Length(1, 1000)),
                                  working_days=Int(required=True)),
-    "approve_extension": _schema("ApproveExtension", approve=Bool(load_default=True)),
-    "answer": _schema("Answer", category=Str(required=True, validate=OneOf(
+    "approve_extension": action_schema("ApproveExtension", approve=Bool(load_default=True)),
+    "answer": action_schema("Answer", category=Str(required=True, validate=OneOf(
         list(domain.ANSWER_CATEGORIES))), text=Str(required=True, validate=Length(1, 20000))),
-    "release": _schema("Release"),
-    "send_back": _schema("SendBack", reason=Str(required=True, validate=Length(1, 1000))),
-    "evaluate": _schema("Evaluate", rating=Str(required=True, validate=OneOf(
+    "release": action_schema("Release"),
+    "send_back": action_schema("SendBack", reason=Str(required=True, validate=Length(1, 1000))),
+    "evaluate": action_schema("Evaluate", rating=Str(required=True, validate=OneOf(
         list(domain.RATINGS), list(domain.RATINGS.values()))),
         comment=Str(load_default=None, validate=Length(max=2000)),
         evaluator=Str(load_default=None)),
-    "rehandle": _schema("Rehandle"),
-    "close": _schema("Close"),
-    "mark_key": _schema("MarkKey", supervisors=StrList(required=True)),
-    "supervise": _schema("Supervise", leader=Str(required=True),
+    "rehandle": action_schema("Rehandle"),
+    "close": action_schema("Close"),
+    "mark_key": action_schema("MarkKey", supervisors=StrList(required=True)),
+    "supervise": action_schema("Supervise", leader=Str(required=True),
                          note=Str(load_default=None, validate=Length(max=2000))),
-    "mark_excellent": _schema("MarkExcellent"),
+    "mark_excellent": action_schema("MarkExcellent"),
 }
 
 

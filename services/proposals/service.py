@@ -1,14 +1,16 @@
 """Proposals service: the 提案 lifecycle over HTTP (port 8002), the unit
 directory, routing suggestions, deadline scans and statistics."""
 import uuid
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
+from pymongo.errors import DuplicateKeyError
 
 from services.common import service as platform
 from services.common.http import api, json_body, page, page_params
+from services.common.inbox import idempotent
+from services.common.messaging import event_handler
 from services.common.mongo import Mongo
 from services.common.outbox import OutboxRelay, strip_internal
 from services.common.problems import Conflict, Forbidden, Invalid, NotFound
@@ -45,10 +47,6 @@ class ProposalsService(platform.PlatformService):
 
     def rules(self):
         return domain.Rules.from_config(self.settings)
-
-    def today(self):
-        zone = ZoneInfo(self.config.get("TIMEZONE", "Asia/Shanghai"))
-        return datetime.now(zone).date()
 
     @staticmethod
     def actor(request):
@@ -244,7 +242,9 @@ class ProposalsService(platform.PlatformService):
         change = self.change(request)
         self.store.aggregates.create_many(
             [(doc, [change.event("proposal.imported", doc["_id"], 1, domain.payload(
-                doc, actions=len(doc["history"]) - 1))]) for doc in docs])
+                doc, actions=len(doc["history"]) - 1, submitted=bool(doc.get("submitted_at")),
+                registered=bool(doc.get("registered_at")),
+                excellent=bool(doc.get("excellent"))))]) for doc in docs])
         return report
 
     @timer(interval=3600)
@@ -371,6 +371,30 @@ class ProposalsService(platform.PlatformService):
         if not (p.has_any(STAFF) or doc["_id"] in p.ids("unit")):
             out.pop("contacts", None)
         return out
+
+    # --- drafts from citizen requests (liaison) ---------------------------------
+    @event_handler("liaison", "request.escalated")
+    @idempotent
+    def on_request_escalated(self, event):
+        """An unresolved citizen request becomes a draft proposal of the member
+        who handled it, with the id the liaison service already links to."""
+        p = event["payload"]
+        if p.get("to") != "proposal" or self.store.get(p["target_id"]) is not None:
+            return
+        member = p["member_id"]
+        data = {"kind": "member", "type": "interim", "lead_member": member, "cosigners": [],
+                "title": p["title"][:50], "category": None, "collective": None,
+                "situation": f"由群众诉求 {p['request_id']} 转化（联络站台账），请委员完善后提交。"}
+        doc, events = domain.new_proposal(
+            data, domain.Actor.of("system:liaison", ["admin"]), proposal_id=p["target_id"],
+            org=self.identity.org_code, today=self.today(),
+            members=self.lookup_members([member]))
+        doc["source"] = {"request_id": p["request_id"], "station_id": p["station_id"]}
+        change = self.change(actor="system:liaison")
+        try:
+            self.store.aggregates.create(doc, self.events(change, doc["_id"], 0, events))
+        except DuplicateKeyError:  # created by an earlier delivery
+            pass
 
     # --- RPC for other services -------------------------------------------------
     @rpc

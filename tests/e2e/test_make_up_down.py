@@ -61,6 +61,9 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         assert "0 appointed, 0 updated, 200 unchanged" in second.stdout
         assert "0 imported, 250 already there" in second.stdout
 
+        rebuilt = zhzx(env, "records", "rebuild")
+        assert rebuilt.returncode == 0 and "rebuilt" in rebuilt.stdout, rebuilt.stderr
+
         minted = zhzx(env, "token", "--role", "reviewer")
         assert minted.returncode == 0
         assert requests.get(f"{base}/api/v1/members", timeout=10, headers={

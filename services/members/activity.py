@@ -1,0 +1,372 @@
+"""Members service entrypoints for meetings and the 履职档案 (mixed into
+``MembersService``): thin, the rules are in meetings.py and record.py."""
+import hashlib
+import json
+import uuid
+from datetime import datetime
+
+from nameko.timer import timer
+
+from services.common.http import api, json_body, page, page_params
+from services.common.inbox import Inbox
+from services.common.messaging import event_handler
+from services.common.mongo import find_page
+from services.common.outbox import Aggregates, strip_internal
+from services.common.problems import Conflict, Forbidden, Invalid, NotFound
+from services.common.xlsx import workbook, xlsx_response
+
+from . import meetings, record
+from .schemas import checkin_in, code_in, leave_decision, leave_in, meeting_in
+
+STAFF = ("admin", "reviewer")
+RECORD_CONSUMER = "members.record"
+
+
+def _year_param(request, today):
+    raw = request.args.get("year")
+    if raw is None:
+        return today.year
+    if not (raw.isdigit() and 2000 <= int(raw) <= 2100):
+        raise Invalid({"year": ["年度应为四位数字"]})
+    return int(raw)
+
+
+class MeetingsApi:
+    """Meetings and activities: notice, sign-up, leave, check-in, attendance."""
+
+    def meeting_rules(self):
+        return meetings.MeetingRules.from_config(
+            (self.config.get("MEMBERS") or {}).get("meetings"))
+
+    @property
+    def meeting_store(self):
+        return Aggregates(self.db["meetings"])
+
+    def meeting(self, meeting_id):
+        doc = self.db["meetings"].find_one({"_id": meeting_id})
+        if doc is None:
+            raise NotFound(f"会议活动 {meeting_id} 不存在")
+        return doc
+
+    def meeting_view(self, doc, request):
+        out = strip_internal(doc)
+        out["id"] = out.pop("_id")
+        out["kind_label"] = meetings.KINDS[doc["kind"]]
+        p = request.principal
+        if not p.has_any(STAFF):
+            mine = p.ids("member") & set(doc["attendees"])
+            out["attendees"] = {m: doc["attendees"][m] for m in mine}
+            out.pop("codes", None)
+        return out
+
+    def apply_meeting(self, request, doc, fields, events, actor=None):
+        change = self.change(request, actor=actor)
+        evs = [change.event(t, doc["_id"], doc["seq"] + i + 1, meetings.payload(doc, **body))
+               for i, (t, body) in enumerate(events)]
+        if fields or evs:
+            self.meeting_store.change(doc["_id"], doc["seq"], fields, evs)
+        return self.meeting(doc["_id"])
+
+    def acting_member(self, request, body_member=None):
+        p = request.principal
+        if p.is_admin and body_member:
+            return body_member
+        own = sorted(p.ids("member"))
+        if len(own) != 1:
+            raise Forbidden("须以委员本人身份操作")
+        return own[0]
+
+    @api("POST", "/api/v1/meetings", roles=("admin",))
+    def create_meeting(self, request):
+        data = meeting_in.load_or_raise(json_body(request))
+        conf = self.config.get("MEMBERS") or {}
+        terms = conf.get("terms") or []
+        if data.get("term") and terms and data["term"] not in terms:
+            raise Invalid({"term": ["取值应为：" + "、".join(terms)]})
+        doc, events = meetings.new_meeting(
+            data, meeting_id=f"mt-{uuid.uuid4().hex[:12]}",
+            members=list(self.store.all({"status": "active"})), rules=self.meeting_rules(),
+            term=terms[-1] if terms else None)
+        change = self.change(request)
+        self.meeting_store.create(doc, [change.event(t, doc["_id"], 1, body)
+                                        for t, body in events])
+        self.notify_due(self.meeting(doc["_id"]), self.now().date())
+        return 201, {"Location": f"/api/v1/meetings/{doc['_id']}"}, self.meeting_view(
+            self.meeting(doc["_id"]), request)
+
+    @api("GET", "/api/v1/meetings")
+    def list_meetings(self, request):
+        limit, after = page_params(request)
+        p = request.principal
+        query = {}
+        if request.args.get("year"):
+            query["year"] = _year_param(request, self.now())
+        if request.args.get("kind"):
+            query["kind"] = request.args["kind"]
+        if not p.has_any(STAFF):
+            own = sorted(p.ids("member"))
+            if not own:
+                raise Forbidden("当前角色无权查看会议活动")
+            query["invited"] = own[0]
+        docs = find_page(self.db["meetings"], query, limit, after)
+        return page([self.meeting_view(d, request) for d in docs], limit)
+
+    @api("GET", "/api/v1/meetings/<string:meeting_id>")
+    def get_meeting(self, request, meeting_id):
+        doc = self.meeting(meeting_id)
+        p = request.principal
+        if not (p.has_any(STAFF) or p.ids("member") & set(doc["attendees"])):
+            raise NotFound(f"会议活动 {meeting_id} 不存在")
+        return self.meeting_view(doc, request)
+
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/signup")
+    def sign_up(self, request, meeting_id):
+        member = self.acting_member(request)
+        doc = self.meeting(meeting_id)
+        fields, events = meetings.sign_up(doc, member, self.now())
+        return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
+
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/leave")
+    def request_leave(self, request, meeting_id):
+        data = leave_in.load_or_raise(json_body(request))
+        member = self.acting_member(request)
+        doc = self.meeting(meeting_id)
+        fields, events = meetings.request_leave(doc, member, data["reason"], self.now())
+        return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
+
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/leave/<string:member_id>",
+         roles=("admin",))
+    def decide_leave(self, request, meeting_id, member_id):
+        data = leave_decision.load_or_raise(json_body(request))
+        doc = self.meeting(meeting_id)
+        fields, events = meetings.decide_leave(doc, member_id, data["approve"], data["note"],
+                                               self.now())
+        return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
+
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/codes", roles=("admin",))
+    def issue_code(self, request, meeting_id):
+        data = code_in.load_or_raise(json_body(request))
+        doc = self.meeting(meeting_id)
+        now = self.now()
+        day = (data["day"] or now.date()).isoformat()
+        minutes = data["valid_minutes"] or self.meeting_rules().code_minutes
+        code, fields = meetings.issue_code(doc, day, now, minutes)
+        self.apply_meeting(request, doc, fields, [])
+        return 201, {"code": code, "day": day,
+                     "expires_at": fields["codes"][code]["expires_at"]}
+
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/checkin")
+    def check_in(self, request, meeting_id):
+        data = checkin_in.load_or_raise(json_body(request))
+        doc = self.meeting(meeting_id)
+        p = request.principal
+        now = self.now()
+        if p.is_admin:
+            if not data["member_id"]:
+                raise Invalid({"member_id": ["会务人员签到须指明委员"]})
+            fields, events = meetings.check_in(
+                doc, data["member_id"], (data["day"] or now.date()).isoformat(), now,
+                by_staff=True)
+        else:
+            if not data["code"]:
+                raise Invalid({"code": ["请输入会场公布的签到码"]})
+            fields, events = meetings.check_in(doc, self.acting_member(request), None, now,
+                                               code=data["code"])
+        return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
+
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/close", roles=("admin",))
+    def close_meeting(self, request, meeting_id):
+        doc = self.close(self.meeting(meeting_id), request)
+        return self.meeting_view(doc, request)
+
+    def close(self, doc, request=None):
+        rules = self.meeting_rules()
+        fields, events = meetings.close(doc, rules)
+        closed = dict(doc, **fields)
+        others = list(self.db["meetings"].find(
+            {"term": doc["term"], "state": "closed", "_id": {"$ne": doc["_id"]}},
+            {"kind": 1, "state": 1, "attendance": 1, "term": 1}))
+        for flag in meetings.absences(others + [closed], rules):
+            if flag["member_id"] in fields["attendance"]["absent"] and \
+                    doc["kind"] in rules.absence_flag["kinds"]:
+                events.append(("member.absence_flagged", flag))
+        return self.apply_meeting(request, doc, fields, events,
+                                  actor=None if request else "system:scan")
+
+    @api("GET", "/api/v1/meetings/absences", roles=STAFF)
+    def absences(self, request):
+        query = {"state": "closed"}
+        if request.args.get("term"):
+            query["term"] = request.args["term"]
+        docs = list(self.db["meetings"].find(query, {"kind": 1, "state": 1, "attendance": 1,
+                                                     "term": 1}))
+        return {"items": meetings.absences(docs, self.meeting_rules())}
+
+    def notify_due(self, doc, today):
+        fields, events = meetings.notice(doc, today)
+        if fields:
+            try:
+                self.apply_meeting(None, doc, fields, events, actor="system:scan")
+            except Conflict:
+                pass  # changed meanwhile: the next scan sends it
+
+    @timer(interval=3600)
+    def scheduled_meeting_scan(self):
+        self.meeting_scan(self.now())
+
+    @api("POST", "/api/v1/meetings/scan", roles=("admin",))
+    def meeting_scan_http(self, request):
+        """Sends due notices and closes finished meetings; ``?today=`` for drills."""
+        raw = request.args.get("today")
+        try:
+            now = datetime.fromisoformat(raw) if raw else self.now()
+        except ValueError:
+            raise Invalid({"today": ["日期格式应为 YYYY-MM-DD"]}) from None
+        return self.meeting_scan(now)
+
+    def meeting_scan(self, now):
+        report = {"notices": 0, "closed": 0}
+        for doc in self.db["meetings"].find({"state": "scheduled"}):
+            if not doc.get("notice_sent") and now.date().isoformat() >= doc["notice_on"]:
+                self.notify_due(doc, now.date())
+                report["notices"] += 1
+                doc = self.meeting(doc["_id"])
+            if now.date().isoformat() > doc["ends_on"]:
+                try:
+                    self.close(doc)
+                    report["closed"] += 1
+                except Conflict:
+                    pass
+        return report
+
+
+class RecordsApi:
+    """履职档案: facts from events, records from facts, the yearly report."""
+
+    def record_rules(self):
+        conf = (self.config.get("MEMBERS") or {}).get("record") or {}
+        return conf.get("points") or {}, conf.get("minimums") or {}
+
+    # --- consuming events ---------------------------------------------------
+    @event_handler("proposals", "proposal.*")
+    def on_proposal_event(self, event):
+        self.take_facts(event)
+
+    @event_handler("liaison", "opinion.*")
+    def on_opinion_event(self, event):
+        self.take_facts(event)
+
+    @event_handler("liaison", "request.closed")
+    def on_request_closed(self, event):
+        self.take_facts(event)
+
+    @event_handler("liaison", "station.activity_held")
+    def on_station_activity(self, event):
+        self.take_facts(event)
+
+    @event_handler("members", "meeting.attendance_recorded")
+    def on_attendance(self, event):
+        self.take_facts(event)
+
+    def take_facts(self, event):
+        if event.get("type") not in record.RECORD_EVENT_TYPES:
+            return
+        facts = record.facts_from_event(event)
+        if facts:
+            Inbox(self.db).run(RECORD_CONSUMER, event["event_id"],
+                               lambda: self.store_facts(facts))
+
+    def store_facts(self, facts):
+        collection = self.db["facts"]
+        touched = set()
+        for fact in facts:
+            current = collection.find_one({"_id": fact["_id"]})
+            if record.keep(current, fact) is current:
+                continue
+            body = {k: v for k, v in fact.items() if k != "_id"}
+            collection.update_one({"_id": fact["_id"]}, {"$set": body}, upsert=True)
+            touched.add((fact["member_id"], fact["year"]))
+            if current:
+                touched.add((current["member_id"], current["year"]))
+        points, _ = self.record_rules()
+        for member_id, year in touched:
+            self.recompute(member_id, year, points)
+
+    def recompute(self, member_id, year, points):
+        facts = list(self.db["facts"].find({"member_id": member_id, "year": year}))
+        rec = record.score(member_id, year, facts, points)
+        self.db["records"].update_one({"_id": rec["_id"]},
+                                      {"$set": {k: v for k, v in rec.items() if k != "_id"}},
+                                      upsert=True)
+        return rec
+
+    # --- HTTP -----------------------------------------------------------------
+    @api("GET", "/api/v1/records/<string:member_id>")
+    def get_record(self, request, member_id):
+        p = request.principal
+        if not (p.has_any(STAFF) or member_id in p.ids("member")):
+            raise Forbidden("只能查看本人的履职档案")
+        year = _year_param(request, self.now())
+        rec = self.db["records"].find_one({"_id": f"{member_id}:{year}"}) or \
+            record.empty_record(member_id, year)
+        _, minimums = self.record_rules()
+        out = dict(rec)
+        out.pop("_id", None)
+        out["shortfalls"] = record.shortfalls(rec, minimums)
+        out["facts"] = [{k: f[k] for k in ("kind", "ref", "source")} for f in
+                        self.db["facts"].find({"member_id": member_id, "year": year})
+                        .sort("_id", 1)]
+        return out
+
+    @api("POST", "/api/v1/records/rebuild", roles=("admin",))
+    def rebuild(self, request):
+        """Recomputes every record (of ``?year=`` or all years) from the stored
+        facts with the current point table; returns a digest of the result."""
+        year = _year_param(request, self.now()) if request.args.get("year") else None
+        points, _ = self.record_rules()
+        query = {"year": year} if year else {}
+        pairs = {(f["member_id"], f["year"]) for f in
+                 self.db["facts"].find(query, {"member_id": 1, "year": 1})}
+        self.db["records"].delete_many(query)
+        for member_id, y in sorted(pairs):
+            self.recompute(member_id, y, points)
+        return {"year": year, "records": len(pairs), "digest": self.records_digest(year)}
+
+    def records_digest(self, year=None):
+        query = {"year": year} if year else {}
+        docs = sorted(self.db["records"].find(query), key=lambda d: d["_id"])
+        raw = json.dumps(docs, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def yearly_report(self, request):
+        year = _year_param(request, self.now())
+        records = list(self.db["records"].find({"year": year}))
+        members = {m["_id"]: m for m in self.store.all({"status": "active"})}
+        _, minimums = self.record_rules()
+        return record.report(records, members, year, minimums)
+
+    @api("GET", "/api/v1/records/report", roles=STAFF)
+    def report(self, request):
+        return self.yearly_report(request)
+
+    @api("GET", "/api/v1/records/report.xlsx", roles=STAFF)
+    def report_xlsx(self, request):
+        rep = self.yearly_report(request)
+        rank = [[r["rank"], r["name"], r["sector"], "、".join(r["committees"]), r["points"],
+                 r["totals"]["proposals"], r["totals"]["opinions"], r["totals"]["activities"],
+                 r["totals"]["meetings_attended"], r["totals"]["meetings_absent"]]
+                for r in rep["ranking"]]
+        below = [[r["name"], r["sector"], "；".join(
+            f"{k} {v['actual']}/{v['required']}" for k, v in r["shortfalls"].items())]
+            for r in rep["below_minimums"]]
+        att = [["专委会", k, v["invited"], v["attended"], v["rate"]]
+               for k, v in rep["attendance"]["by_committee"].items()] + \
+              [["界别", k, v["invited"], v["attended"], v["rate"]]
+               for k, v in rep["attendance"]["by_sector"].items()]
+        body = workbook([
+            ("履职积分排名", ["名次", "姓名", "界别", "专委会", "积分", "提案", "社情民意", "活动",
+                        "出席会议", "缺席会议"], rank),
+            ("未达履职要求", ["姓名", "界别", "未达项目（实际/要求）"], below),
+            ("出勤率", ["分组", "名称", "应出席", "实出席", "出勤率"], att)])
+        return xlsx_response(body, f"{rep['year']}年度履职通报.xlsx")
+
