@@ -22,7 +22,6 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pymongo  # noqa: E402
-import requests  # noqa: E402
 from kombu import Connection, Exchange, Producer, Queue  # noqa: E402
 
 import services  # noqa: E402,F401

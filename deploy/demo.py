@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from deploy import local
 from services.common.auth import issue_token
 from services.common.config import load_config
+from services.liaison import demo as liaison_demo
 from services.members import demo as members_demo
 from services.proposals import demo as proposals_demo
 
@@ -69,6 +70,27 @@ def load_proposals(name, token, out):
         f"{len(report['errors'])} refused")
 
 
+def load_liaison(name, token, out):
+    config = load_config(local.ROOT / "deploy" / "config" / "platform.yaml")
+    places = config["LIAISON"]["places"]
+    ids = member_ids(name, token)
+    stations = liaison_demo.stations(places, ids)
+    url = local.service_url(name, "liaison", "/api/v1/stations")
+    created = sum(1 for s in stations if _request(url, token, s)[0] == 201)
+    today = date.today()
+    records = (liaison_demo.requests(stations, year=today.year, until=today,
+                                     org=local.platform_env(name)["ORG_CODE"])
+               + liaison_demo.consultations(stations, year=today.year, until=today)
+               + liaison_demo.opinions(ids, stations, year=today.year, until=today))
+    report = _post(local.service_url(name, "liaison", "/api/v1/liaison/import"),
+                   {"records": records}, token, "application/json")
+    out(f"[{name}] demo liaison: {created} stations created; requests, consultations and "
+        f"社情民意 of {today.year}: {report['imported']} imported, {report['skipped']} "
+        f"already there, {len(report['errors'])} refused")
+    for error in report["errors"][:5]:
+        out(f"[{name}]   refused: {error}")
+
+
 def load_demo(name="county", out=print):
     env = local.platform_env(name)
     token = issue_token(env["JWT_SECRET"], org=env["ORG_CODE"], roles=["admin"],
@@ -79,3 +101,4 @@ def load_demo(name="county", out=print):
     out(f"[{name}] demo roster: {report['created']} appointed, {report['updated']} updated, "
         f"{report['unchanged']} unchanged, {len(report['errors'])} rejected rows")
     load_proposals(name, token, out)
+    load_liaison(name, token, out)

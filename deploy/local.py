@@ -29,7 +29,7 @@ MONGO_VENV = ROOT / ".venv-mongo"
 NX_VERSION = "0.8.1"
 PLUGINS = ["rabbitmq_management", "rabbitmq_federation",
            "rabbitmq_federation_management", "rabbitmq_prometheus"]
-SERVICES = {"members": 1, "proposals": 2}  # service → port offset (8000 + offset)
+SERVICES = {"members": 1, "proposals": 2, "liaison": 3}  # service → port offset (8000 + offset)
 
 
 class LaunchError(RuntimeError):

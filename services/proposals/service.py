@@ -14,7 +14,7 @@ from services.common.messaging import event_handler
 from services.common.mongo import Mongo
 from services.common.outbox import OutboxRelay, strip_internal
 from services.common.problems import Conflict, Forbidden, Invalid, NotFound
-from services.common.rpc import call
+from services.common import rpc as rpc_clients
 from services.common.xlsx import workbook, xlsx_response
 
 from . import domain, history, routing, statistics
@@ -30,7 +30,7 @@ LIST_COLUMNS = [("提案号", "number"), ("案由", "title"), ("类型", "type")
                 ("答复期限", "answer_due"), ("办结日期", "closed_at")]
 
 
-class ProposalsService(platform.PlatformService):
+class ProposalsService(rpc_clients.MembersLookup, platform.PlatformService):
     name = "proposals"
 
     db = Mongo(indexes=INDEXES)
@@ -53,19 +53,8 @@ class ProposalsService(platform.PlatformService):
         return domain.Actor.of(request.principal.sub, request.principal.roles)
 
     # --- helpers ------------------------------------------------------------
-    def lookup_members(self, ids):
-        ids = [i for i in dict.fromkeys(ids) if i]
-        if not ids:
-            return {}
-        return call(self.members, "get_members", ids, what="委员服务",
-                    timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
-
-    def member_names(self, docs):
-        ids = sorted({d["lead_member"] for d in docs if d.get("lead_member")})
-        found = {}
-        for start in range(0, len(ids), 500):
-            found.update(self.lookup_members(ids[start:start + 500]))
-        return {k: v.get("name") for k, v in found.items()}
+    def proposer_names(self, docs):
+        return self.member_names(d["lead_member"] for d in docs if d.get("lead_member"))
 
     def scope(self, principal):
         """Query narrowing proposals to what ``principal`` may see."""
@@ -307,7 +296,7 @@ class ProposalsService(platform.PlatformService):
         figures = statistics.compute(docs, year, session)
         name = session or f"{year}年度"
         listed = [d for d in docs if d.get("submitted_at")]
-        names = self.member_names(listed)
+        names = self.proposer_names(listed)
         body = workbook([(f"{name}提案统计"[:31], ["项目", "数量", "比例"], figures["table"]),
                          ("提案目录", [c for c, _ in LIST_COLUMNS],
                           (list_row(d, names) for d in listed))])
@@ -317,7 +306,7 @@ class ProposalsService(platform.PlatformService):
     def export(self, request):
         filters = self.filters(request)
         docs = list(self.store.all(self.store.query(filters), {"history": 0}))
-        names = self.member_names(docs)
+        names = self.proposer_names(docs)
         body = workbook([("提案目录", [c for c, _ in LIST_COLUMNS],
                           (list_row(d, names) for d in docs))])
         return xlsx_response(body, "提案目录.xlsx")

@@ -2,6 +2,7 @@
 and a run directory of the test's own, so a platform started by `make up` on
 this machine is left alone."""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -46,6 +47,9 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         assert first.returncode == 0, first.stdout + first.stderr
         assert "200 appointed" in first.stdout and "platform is ready" in first.stdout
         assert "250 imported, 0 already there, 0 refused" in first.stdout
+        liaison = re.search(r"demo liaison: 30 stations created; .*: (\d+) imported, "
+                            r"0 already there, 0 refused", first.stdout)
+        assert liaison, first.stdout
         token = first.stdout.strip().splitlines()[-1]
         assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
         listed = requests.get(f"{base}/api/v1/members", params={"limit": 5}, timeout=10,
@@ -54,12 +58,18 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         stats = requests.get(f"http://127.0.0.1:{8002 + shift}/api/v1/proposals/statistics",
                              timeout=30, headers={"Authorization": f"Bearer {token}"})
         assert stats.status_code == 200 and stats.json()["submitted"] > 200
+        figures = requests.get(f"http://127.0.0.1:{8003 + shift}/api/v1/liaison/statistics",
+                               timeout=30, headers={"Authorization": f"Bearer {token}"}).json()
+        assert figures["requests"]["total"] == 300 and figures["stations"]["total"] == 30
+        assert figures["opinions"]["reported"]["city"] > 50
 
         second = zhzx(env, "up")
         assert second.returncode == 0, second.stdout + second.stderr
         assert second.stdout.count("already running") == 2 + len(SERVICES)
         assert "0 appointed, 0 updated, 200 unchanged" in second.stdout
         assert "0 imported, 250 already there" in second.stdout
+        assert ("demo liaison: 0 stations created; " in second.stdout and
+                f"0 imported, {liaison.group(1)} already there" in second.stdout), second.stdout
 
         rebuilt = zhzx(env, "records", "rebuild")
         assert rebuilt.returncode == 0 and "rebuilt" in rebuilt.stdout, rebuilt.stderr

@@ -1,0 +1,132 @@
+"""Liaison API input: one schema per request body, Chinese messages."""
+from marshmallow import validate
+
+from services.common.schemas import (BaseSchema, Bool, Date, Int, Length, Nested, OneOf,
+                                     Str, StrList, action_schema)
+
+from . import citizen, consult, opinions, stations
+
+ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,39}$",
+                     error="编码只能包含字母、数字、- 和 _，长度 2–40")
+
+
+class StationIn(BaseSchema):
+    id = Str(load_default=None, validate=ID)
+    name = Str(required=True, validate=Length(1, 100))
+    kind = Str(required=True, validate=OneOf(list(stations.KINDS),
+                                             list(stations.KINDS.values())))
+    place_code = Str(required=True)
+    address = Str(load_default=None, validate=Length(max=200))
+    members = StrList(load_default=list)
+
+
+class StationPatch(BaseSchema):
+    name = Str(validate=Length(1, 100))
+    address = Str(allow_none=True, validate=Length(max=200))
+    active = Bool()
+    seq = Int(load_default=None)
+
+
+class Assignment(BaseSchema):
+    member_id = Str(required=True, validate=Length(1, 64))
+
+
+class Reception(BaseSchema):
+    date = Date(required=True)
+    members = StrList(load_default=list)
+    topic = Str(load_default=None, validate=Length(max=200))
+
+
+class Activity(BaseSchema):
+    date = Date(required=True)
+    title = Str(required=True, validate=Length(1, 100))
+    members = StrList(required=True, validate=validate.Length(min=1, error="至少一名委员"))
+
+
+class RequestIn(BaseSchema):
+    station_id = Str(required=True)
+    category = Str(required=True, validate=OneOf(list(citizen.CATEGORIES),
+                                                 list(citizen.CATEGORIES.values())))
+    topic = Str(load_default=None)
+    title = Str(required=True, validate=Length(1, 50))
+    description = Str(required=True, validate=Length(1, 2000))
+    place_code = Str(load_default=None)
+    contact = Str(load_default=None, validate=Length(max=100))
+    channel = Str(load_default=None, validate=OneOf(["station", "phone", "online"],
+                                                    ["站点登记", "电话", "网上"]))
+
+
+REQUEST_ACTIONS = {
+    "dispatch": action_schema("Dispatch", member_id=Str(required=True)),
+    "decline": action_schema("Decline", reason=Str(required=True, validate=Length(1, 500))),
+    "accept": action_schema("Accept"),
+    "close": action_schema("CloseRequest", result=Str(required=True, validate=Length(1, 2000)),
+                           resolved=Bool(required=True)),
+    "rate": action_schema("Rate", score=Int(required=True, validate=validate.Range(
+        1, 5, error="评分应为 1 到 5")), comment=Str(load_default=None, validate=Length(max=500))),
+    "escalate": action_schema("Escalate", to=Str(required=True, validate=OneOf(
+        ["opinion", "proposal"], ["社情民意", "提案"])),
+        title=Str(load_default=None, validate=Length(1, 50)),
+        note=Str(load_default=None, validate=Length(max=1500))),
+}
+
+
+class Other(BaseSchema):
+    name = Str(required=True, validate=Length(1, 50))
+    role = Str(load_default=None, validate=Length(max=100))
+
+
+class ConsultationIn(BaseSchema):
+    title = Str(required=True, validate=Length(1, 100))
+    source = Str(required=True, validate=OneOf(list(consult.SOURCES),
+                                               list(consult.SOURCES.values())))
+    background = Str(load_default=None, validate=Length(max=3000))
+    station_id = Str(load_default=None)
+    members = StrList(load_default=list)
+    others = Nested(Other, many=True, load_default=list)
+
+
+CONSULTATION_ACTIONS = {
+    "advance": action_schema(
+        "Advance", members=StrList(load_default=list), others=Nested(Other, many=True,
+                                                                     load_default=list),
+        outcomes=StrList(load_default=list), feedback=Str(load_default=None,
+                                                          validate=Length(max=3000))),
+    "add_followup": action_schema(
+        "Followup", item=Str(required=True, validate=Length(1, 500)),
+        owner=Str(required=True, validate=Length(1, 100)), due=Date(required=True)),
+    "complete_followup": action_schema(
+        "FollowupDone", followup_id=Str(required=True),
+        note=Str(load_default=None, validate=Length(max=1000))),
+}
+
+LEVEL = OneOf(list(opinions.LEVELS), list(opinions.LEVELS.values()))
+
+
+class OpinionIn(BaseSchema):
+    title = Str(required=True, validate=Length(1, 100))
+    content = Str(required=True, validate=Length(1, opinions.MAX_CHARS))
+    category = Str(load_default=None, validate=Length(max=50))
+    author_member = Str(load_default=None)
+    station_id = Str(load_default=None)
+
+
+OPINION_ACTIONS = {
+    "accept": action_schema("AcceptOpinion"),
+    "reject": action_schema("RejectOpinion", reason=Str(required=True,
+                                                        validate=Length(1, 500))),
+    "edit": action_schema("EditOpinion", title=Str(validate=Length(1, 100)),
+                          content=Str(validate=Length(1, opinions.MAX_CHARS))),
+    "issue": action_schema("IssueOpinion", issue_no=Int(load_default=None, validate=(
+        validate.Range(min=1, error="期号应为正整数")))),
+    "report": action_schema("ReportOpinion", level=Str(required=True, validate=LEVEL)),
+    "adopt": action_schema("AdoptOpinion", level=Str(required=True, validate=LEVEL),
+                           note=Str(load_default=None, validate=Length(max=500))),
+    "instruct": action_schema("InstructOpinion", level=Str(required=True, validate=LEVEL),
+                              leader=Str(required=True, validate=Length(1, 50)),
+                              text=Str(load_default=None, validate=Length(max=1000))),
+}
+
+station_in, station_patch = StationIn(), StationPatch()
+assignment_in, reception_in, activity_in = Assignment(), Reception(), Activity()
+request_in, consultation_in, opinion_in = RequestIn(), ConsultationIn(), OpinionIn()
