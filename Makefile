@@ -22,6 +22,7 @@ unit: deps
 bench: deps
 	$(VENV)/bin/python bench/import_roster.py
 	$(VENV)/bin/python bench/routing_accuracy.py
+	$(VENV)/bin/python bench/notify_fanout.py
 
 deps: system-deps $(VENV)/.stamp $(MONGO_VENV)/.stamp
 

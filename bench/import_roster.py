@@ -15,7 +15,6 @@ eventlet.monkey_patch()
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -25,15 +24,10 @@ import pymongo  # noqa: E402
 from kombu import Connection, Exchange, Producer, Queue  # noqa: E402
 
 import services  # noqa: E402,F401
-from deploy.local import Broker, MongoWire, free_port  # noqa: E402
+from bench.local_infra import local_infra  # noqa: E402
 from services.members import demo  # noqa: E402
 from services.members.service import MembersService  # noqa: E402
 from tests.support import Client, service_config, start_container  # noqa: E402
-
-
-class _Infra:
-    def __init__(self, broker, mongo):
-        self.amqp_uri, self.mongo_uri = broker.amqp_uri, mongo.uri
 
 
 def raw_publish_rate(amqp_uri, count=5000, limit_s=60):
@@ -59,16 +53,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="zhzx-bench-"))
-    broker = Broker(base / "rabbitmq", node=f"zhzx-bench-{free_port()}@localhost",
-                    amqp_port=free_port(), mgmt_port=free_port(), prom_port=free_port(),
-                    dist_port=free_port(), cluster_name="zhzx-bench")
-    mongo = MongoWire(base / "mongo", free_port())
-    broker.start()
-    mongo.start()
+    with local_infra() as infra:
+        run(infra, args)
+
+
+def run(infra, args):
     container = None
     try:
-        config = service_config(_Infra(broker, mongo), prefix="bench_")
+        config = service_config(infra, prefix="bench_")
         config["OUTBOX_POLL_SECONDS"] = 0.2
         container = start_container(MembersService, config)
         # a consumer queue, so events are routed (not parked as unrouted)
@@ -101,8 +93,6 @@ def main():
     finally:
         if container is not None:
             container.stop()
-        mongo.stop()
-        broker.stop()
 
 
 if __name__ == "__main__":

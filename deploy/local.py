@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # beside the usual one without touching it.
 RUN = Path(os.environ.get("ZHZX_RUN_DIR") or ROOT / ".run")
 PORT_SHIFT = int(os.environ.get("ZHZX_PORT_SHIFT") or 0)
-PORT_KEYS = ("http_base", "amqp", "mgmt", "prom", "dist", "mongo")
+PORT_KEYS = ("http_base", "amqp", "mgmt", "prom", "dist", "mongo", "smtp")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 MONGO_VENV = ROOT / ".venv-mongo"
 NX_VERSION = "0.8.1"
 PLUGINS = ["rabbitmq_management", "rabbitmq_federation",
            "rabbitmq_federation_management", "rabbitmq_prometheus"]
-SERVICES = {"members": 1, "proposals": 2, "liaison": 3}  # service → port offset (8000 + offset)
+SERVICES = {"members": 1, "proposals": 2, "liaison": 3, "notify": 4}  # service → port offset (8000 + offset)
 
 
 class LaunchError(RuntimeError):
@@ -199,51 +199,93 @@ class Broker:
         self.pid_file.unlink(missing_ok=True)
 
 
-class MongoWire:
-    """The embedded MongoDB wire-protocol server (nx-27017) on one port."""
+class LocalServer:
+    """A server process of the platform's own, recorded by PID."""
+    what = "server"
 
-    def __init__(self, data_dir, port, venv=MONGO_VENV):
+    def __init__(self, data_dir, port, pid_name):
         self.dir = Path(data_dir)
         self.port = port
-        self.venv = Path(venv)
-        self.pid_file = self.dir / "mongo.pid"
-
-    @property
-    def uri(self):
-        return f"mongodb://127.0.0.1:{self.port}/"
+        self.pid_file = self.dir / pid_name
 
     def running(self):
         pid = read_pid(self.pid_file)
         return bool(pid and pid_alive(pid))
 
+    def command(self):
+        raise NotImplementedError
+
     def start(self, timeout=30):
         if self.running():
             return False
-        binary = self.venv / "bin" / "nx-27017"
-        if not binary.exists():
-            raise LaunchError(f"{binary} missing: run `make deps` (installs nx-27017 "
-                              "in its own virtualenv)")
+        command = self.command()
         if port_open(self.port):
-            raise LaunchError(f"port {self.port} is already in use; cannot start MongoDB")
+            raise LaunchError(f"port {self.port} is already in use; cannot start {self.what}")
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "data").mkdir(exist_ok=True)
-        log = open(self.dir / "mongo.out", "ab")
-        proc = subprocess.Popen(
-            [str(binary), "--data-dir", str(self.dir / "data"), "--host", "127.0.0.1",
-             "-p", str(self.port), "--log-file", str(self.dir / "mongo.log"),
-             "--pid-file", str(self.dir / "nx.pid")],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+        log = open(self.dir / f"{self.pid_file.stem}.out", "ab")
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
         self.pid_file.write_text(str(proc.pid))
         wait_for(lambda: port_open(self.port) or proc.poll() is not None, timeout,
-                 f"MongoDB wire server on port {self.port}")
+                 f"{self.what} on port {self.port}")
         if proc.poll() is not None:
-            raise LaunchError(f"MongoDB wire server exited; see {self.dir / 'mongo.out'}")
+            raise LaunchError(f"{self.what} exited; see {log.name}")
         return True
 
     def stop(self):
         stop_pid(read_pid(self.pid_file))
         self.pid_file.unlink(missing_ok=True)
+
+
+class MongoWire(LocalServer):
+    """The embedded MongoDB wire-protocol server (nx-27017) on one port."""
+    what = "MongoDB wire server"
+
+    def __init__(self, data_dir, port, venv=MONGO_VENV):
+        super().__init__(data_dir, port, "mongo.pid")
+        self.venv = Path(venv)
+
+    @property
+    def uri(self):
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def command(self):
+        binary = self.venv / "bin" / "nx-27017"
+        if not binary.exists():
+            raise LaunchError(f"{binary} missing: run `make deps` (installs nx-27017 "
+                              "in its own virtualenv)")
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        return [str(binary), "--data-dir", str(self.dir / "data"), "--host", "127.0.0.1",
+                "-p", str(self.port), "--log-file", str(self.dir / "mongo.log"),
+                "--pid-file", str(self.dir / "nx.pid")]
+
+
+class MailSink(LocalServer):
+    """A local SMTP server (aiosmtpd) keeping every message in a Maildir: the
+    e-mail provider of a platform on this machine, and of the tests."""
+    what = "SMTP server"
+
+    def __init__(self, data_dir, port):
+        super().__init__(data_dir, port, "smtp.pid")
+        self.maildir = self.dir / "maildir"
+
+    def command(self):
+        return [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
+                "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)]
+
+    def messages(self):
+        """Every message received: to, subject and text."""
+        import mailbox
+        from email.header import decode_header, make_header
+        if not self.maildir.exists():
+            return []
+        out = []
+        for message in mailbox.Maildir(str(self.maildir), create=False):
+            body = message.get_payload(decode=True).decode(
+                message.get_content_charset() or "utf-8")
+            out.append({"to": message["To"], "body": body, "subject": str(make_header(
+                decode_header(message["Subject"])))})
+        return out
 
 
 def nameko_env(config_env):
@@ -292,7 +334,7 @@ def wait_ready(urls, timeout=90, pid_files=()):
 PLATFORMS = {
     "county": {"ORG_CODE": "140428", "ORG_NAME": "长子县", "ORG_LEVEL": "county",
                "PARENT_ORG": "140400", "http_base": 8000, "amqp": 5672, "mgmt": 15672,
-               "prom": 15692, "dist": 25672, "mongo": 27017},
+               "prom": 15692, "dist": 25672, "mongo": 27017, "smtp": 2525},
 }
 
 
@@ -326,6 +368,7 @@ def platform_env(name):
     env["PERSON_KEY_SECRET"] = shared["PERSON_KEY_SECRET"]
     env["AMQP_URI"] = f"amqp://guest:guest@127.0.0.1:{spec['amqp']}/"
     env["MONGO_URI"] = f"mongodb://127.0.0.1:{spec['mongo']}/"
+    env["SMTP_HOST"], env["SMTP_PORT"] = "127.0.0.1", spec["smtp"]
     return env
 
 
@@ -337,7 +380,8 @@ def platform_parts(name):
                     mgmt_port=spec["mgmt"], prom_port=spec["prom"], dist_port=spec["dist"],
                     cluster_name=f"zhzx-{spec['ORG_CODE']}")
     mongo = MongoWire(base / "mongo", spec["mongo"])
-    return base, broker, mongo
+    mail = MailSink(base / "mail", spec["smtp"])
+    return base, broker, mongo, mail
 
 
 def service_url(name, service, path=""):
@@ -353,7 +397,7 @@ def write_platform_config(name):
 
 
 def up(name="county", *, demo=True, out=print):
-    base, broker, mongo = platform_parts(name)
+    base, broker, mongo, mail = platform_parts(name)
     env = platform_env(name)
     (base / "pids").mkdir(parents=True, exist_ok=True)
     (base / "logs").mkdir(parents=True, exist_ok=True)
@@ -361,6 +405,8 @@ def up(name="county", *, demo=True, out=print):
         + ("started" if broker.start() else "already running"))
     out(f"[{name}] MongoDB wire server on 127.0.0.1:{mongo.port}: "
         + ("started" if mongo.start() else "already running"))
+    out(f"[{name}] SMTP server (e-mail kept in {mail.maildir}) on 127.0.0.1:{mail.port}: "
+        + ("started" if mail.start() else "already running"))
     config_file = ROOT / "deploy" / "config" / "platform.yaml"
     for service, offset in SERVICES.items():
         port = platform_spec(name)["http_base"] + offset
@@ -381,7 +427,7 @@ def up(name="county", *, demo=True, out=print):
 
 
 def down(name="county", out=print):
-    base, broker, mongo = platform_parts(name)
+    base, broker, mongo, mail = platform_parts(name)
     pids = base / "pids"
     for service in SERVICES:
         pid_path = pids / f"{service}.pid"
@@ -393,6 +439,9 @@ def down(name="county", out=print):
     if mongo.running():
         out(f"[{name}] MongoDB wire server (pid {read_pid(mongo.pid_file)}) stopped")
     mongo.stop()
+    if mail.running():
+        out(f"[{name}] SMTP server (pid {read_pid(mail.pid_file)}) stopped")
+    mail.stop()
     if broker.running():
         out(f"[{name}] broker {broker.node} (pid {read_pid(broker.pid_file)}) stopped")
     broker.stop()

@@ -56,7 +56,7 @@ def service_config(infra, prefix, vhost=None):
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
         "OUTBOX_POLL_SECONDS": 0.5, "EVENT_MAX_ATTEMPTS": 3, "EVENT_RETRY_BASE_MS": 50,
         "MEMBERS": platform["MEMBERS"], "PROPOSALS": proposals_settings(platform),
-        "LIAISON": platform["LIAISON"],
+        "LIAISON": platform["LIAISON"], "NOTIFY": dict(platform["NOTIFY"], auto_dispatch=False),
         "TIMEZONE": "Asia/Shanghai", "max_workers": 10,
     }
 

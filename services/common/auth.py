@@ -7,7 +7,7 @@ import jwt
 from .problems import Forbidden, Unauthorized
 
 ALGORITHM = "HS256"
-ROLE_PREFIXES = ("unit:", "member:", "station:")
+ROLE_PREFIXES = ("unit:", "member:", "station:", "leader:")
 PLAIN_ROLES = ("admin", "reviewer", "citizen")
 
 

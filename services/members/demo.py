@@ -71,7 +71,8 @@ def members(count=200, seed=140428, term="第十届"):
             "employer": rng.choice(EMPLOYERS), "post": rng.choice(POSTS),
             "phone": f"1{rng.choice('3589')}{rng.randint(0, 9)}{rng.randint(0, 99999999):08d}",
             "id_number": number, "appointment": "election" if i < count * 0.9 else "by_election",
-            "appointed_on": "2021-12-28",
+            "appointed_on": "2021-12-28", "email": f"member{i + 1:04d}@example.org",
+            "wechat_openid": f"oDemo{number[-8:]}" if i % 2 == 0 else None,
         })
     return out
 

@@ -20,10 +20,10 @@ GENDERS = {"male": "男", "female": "女"}
 APPOINTMENTS = {"election": "换届", "by_election": "增补"}
 STATUSES = {"active": "在任", "removed": "撤销", "resigned": "辞去", "term_ended": "届满"}
 
-PERSONAL_FIELDS = ("phone", "id_number", "birth_date")
+PERSONAL_FIELDS = ("phone", "id_number", "birth_date", "email", "wechat_openid")
 PROFILE_FIELDS = ("name", "gender", "ethnicity", "birth_date", "party", "sector",
                   "committees", "role", "term", "employer", "post", "phone", "id_number",
-                  "appointment", "appointed_on")
+                  "appointment", "appointed_on", "email", "wechat_openid")
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _ID = re.compile(r"^\d{17}[\dX]$")
@@ -181,4 +181,6 @@ def view(member, *, full):
     out["birth_date"] = member.get("birth_date") if full else None
     out["phone"] = member.get("phone") if full else mask_phone(member.get("phone"))
     out["id_number"] = member.get("id_number") if full else mask_id(member.get("id_number"))
+    out["email"] = member.get("email") if full else None
+    out["wechat_openid"] = member.get("wechat_openid") if full else None
     return out

@@ -19,7 +19,8 @@ COLUMNS = [  # (header, field, required)
     ("专委会", "committees", True), ("政协职务", "role", True), ("届次", "term", True),
     ("工作单位", "employer", False), ("职务", "post", False), ("手机", "phone", True),
     ("身份证号", "id_number", True), ("任职方式", "appointment", False),
-    ("任职日期", "appointed_on", False),
+    ("任职日期", "appointed_on", False), ("电子邮箱", "email", False),
+    ("微信OpenID", "wechat_openid", False),
 ]
 HEADER_TO_FIELD = {h: f for h, f, _ in COLUMNS}
 FIELD_TO_HEADER = {f: h for h, f, _ in COLUMNS}

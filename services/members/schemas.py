@@ -36,6 +36,9 @@ class MemberIn(BaseSchema):
     id_number = Str(required=True, validate=_id_number)
     appointment = Str(load_default="election", validate=OneOf(list(domain.APPOINTMENTS)))
     appointed_on = Date(load_default=None)
+    email = Str(load_default=None, allow_none=True, validate=validate.Email(
+        error="电子邮箱格式不正确"))
+    wechat_openid = Str(load_default=None, allow_none=True, validate=Length(max=64))
 
     @validates("committees")
     def _committees(self, value, **_):

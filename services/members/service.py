@@ -199,6 +199,13 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
 
     @rpc
     def get_contact(self, member_id):
-        """Phone for a notification being sent now; never stored by the caller."""
-        doc = self.store.get(member_id)
-        return {"member_id": member_id, "phone": doc.get("phone")} if doc else None
+        """Addresses for a notification being sent now; never stored by the caller."""
+        return self.get_contacts([member_id]).get(member_id)
+
+    @rpc
+    def get_contacts(self, member_ids):
+        """The same for many members at once (id → addresses)."""
+        return {k: {"member_id": k, "name": d.get("name"), "phone": d.get("phone"),
+                    "email": d.get("email"), "wechat_openid": d.get("wechat_openid"),
+                    "status": d.get("status")}
+                for k, d in self.store.many(member_ids).items()}

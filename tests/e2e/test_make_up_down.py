@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from deploy.local import PLATFORMS, PORT_KEYS, SERVICES, pid_alive, port_open, read_pid
-from tests.support import ROOT
+from tests.support import ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -62,10 +62,15 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
                                timeout=30, headers={"Authorization": f"Bearer {token}"}).json()
         assert figures["requests"]["total"] == 300 and figures["stations"]["total"] == 30
         assert figures["opinions"]["reported"]["city"] > 50
+        # the demo's dispatched requests reach the members through notify
+        wait_until(lambda: requests.get(
+            f"http://127.0.0.1:{8004 + shift}/api/v1/deliveries?channel=email", timeout=30,
+            headers={"Authorization": f"Bearer {token}"}).json()["count"] > 0,
+            timeout=120, what="e-mail deliveries of the demo's notifications")
 
         second = zhzx(env, "up")
         assert second.returncode == 0, second.stdout + second.stderr
-        assert second.stdout.count("already running") == 2 + len(SERVICES)
+        assert second.stdout.count("already running") == 3 + len(SERVICES)
         assert "0 appointed, 0 updated, 200 unchanged" in second.stdout
         assert "0 imported, 250 already there" in second.stdout
         assert ("demo liaison: 0 stations created; " in second.stdout and
@@ -86,3 +91,4 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
     assert down.returncode == 0, down.stdout + down.stderr
     assert all(pid and not pid_alive(pid) for pid in pids)
     assert not port_open(8001 + shift) and not port_open(5672 + shift)
+    assert not port_open(8004 + shift) and not port_open(2525 + shift)

@@ -148,7 +148,7 @@ def test_request_filed_dispatched_declined_redispatched_accepted_closed_rated(
     rated = county.act(citizen, "requests", rid, "rate", score=5, comment="很满意")
     assert rated["state"] == "rated" and rated["on_time"] == 1
 
-    events = county.events.wait_for(9)
+    events = county.events.wait_for(13)  # six of the two stations, seven of the request
     mine = [e for e in events if e["aggregate_id"] == rid]
     assert [e["type"] for e in mine] == [
         "request.filed", "request.dispatched", "request.declined", "request.dispatched",

@@ -96,8 +96,10 @@ def test_notice_signup_leave_checkin_and_attendance(members, config):
         [a, b, c, d])
     # attendance reaches the 履职档案 through the event
     year = start.year
-    wait_until(lambda: admin.get(f"/api/v1/records/{d}?year={year}").json()["points"] == -5,
-               what="absence in d's record")
+    # one event, each member's record updated in turn: wait for both
+    wait_until(lambda: admin.get(f"/api/v1/records/{d}?year={year}").json()["points"] == -5
+               and admin.get(f"/api/v1/records/{a}?year={year}").json()["points"] == 5,
+               what="absence in d's record and attendance in a's")
     rec = admin.get(f"/api/v1/records/{a}?year={year}").json()
     assert rec["totals"]["meetings_attended"] == 1 and rec["points"] == 5
     assert Client(config, f"member:{b}").get(f"/api/v1/records/{a}").status_code == 403

@@ -1,0 +1,415 @@
+"""Notify service: every actionable step reaches the right person, on their
+channels, once (HTTP port 8004).
+
+Events of members, proposals and liaison come in through the inbox (applied
+once); rules (data) turn them into in-app notifications and one delivery per
+external channel the person chose. A dispatcher sends due deliveries
+concurrently with timeouts and retries with backoff; quiet hours and the daily
+digest are applied at send time, so ``POST /api/v1/notify/dispatch?now=…``
+runs it as of any moment. Contact addresses are fetched over RPC at send time
+and never stored, logged or put in metric labels.
+"""
+import base64
+import json
+import logging
+from datetime import datetime, timedelta
+
+import eventlet
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
+from prometheus_client import Counter, Gauge
+
+from services.common import rpc as rpc_clients
+from services.common import service as platform
+from services.common.http import api, json_body
+from services.common.inbox import DUPLICATE, Inbox
+from services.common.messaging import event_handler
+from services.common.mongo import Mongo
+from services.common.problems import Forbidden, Invalid, NotFound
+
+from . import channels, policy
+from . import rules as notify_rules
+from .schemas import preferences_in
+from .store import INDEXES, NotifyStore, insert_new
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Counter("zhzx_notify_deliveries_total", "Deliveries by channel and outcome",
+                     ["channel", "outcome"])
+RETRIES = Counter("zhzx_notify_retries_total", "Delivery attempts that will be retried",
+                  ["channel"])
+QUEUE_AGE = Gauge("zhzx_notify_queue_age_seconds",
+                  "Age of the oldest due delivery waiting, per channel", ["channel"])
+NOTIFICATIONS = Counter("zhzx_notify_notifications_total", "In-app notifications created",
+                        ["kind"])
+SCOPED = ("member", "unit", "station", "leader")
+
+
+class LoadedRules(DependencyProvider):
+    """The rules of ``NOTIFY.rules``, checked when the service starts: a bad
+    rule stops the start with its id instead of failing on the first event."""
+
+    def setup(self):
+        self.rules = notify_rules.load((self.container.config.get("NOTIFY") or {}).get("rules"))
+
+    def get_dependency(self, worker_ctx):
+        return self.rules
+
+
+def _iso(dt):
+    return dt.isoformat(timespec="seconds")
+
+
+class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
+    name = "notify"
+
+    db = Mongo(indexes=INDEXES)
+    members = RpcProxy("members")
+    proposals = RpcProxy("proposals")
+    loaded_rules = LoadedRules()
+
+    @property
+    def store(self):
+        return NotifyStore(self.db)
+
+    @property
+    def settings(self):
+        return self.config.get("NOTIFY") or {}
+
+    def rules(self):
+        return self.loaded_rules
+
+    def hooks(self, event_type):
+        return [h for h in self.settings.get("webhooks") or ()
+                if any(notify_rules.fnmatch.fnmatchcase(event_type, p)
+                       for p in h.get("events") or ("*",))]
+
+    # --- events in ------------------------------------------------------------
+    @event_handler("proposals", "#")
+    def on_proposals_event(self, event):
+        self.take(event)
+
+    @event_handler("liaison", "#")
+    def on_liaison_event(self, event):
+        self.take(event)
+
+    @event_handler("members", "#")
+    def on_members_event(self, event):
+        self.take(event)
+
+    def take(self, event):
+        notes = notify_rules.notifications(event, self.rules())
+        hooks = self.hooks(event["type"])
+        if not notes and not hooks:
+            return
+        result = Inbox(self.db).run("notify.take", event["event_id"],
+                                    lambda: self.store_notifications(event, notes, hooks))
+        if result is DUPLICATE:
+            log.info("duplicate event ignored", extra={"event_id": event["event_id"]})
+
+    def store_notifications(self, event, notes, hooks):
+        now = _iso(self.now())
+        prefs = self.preferences_of(n["recipient"] for n in notes)
+        deliveries = []
+        for n in notes:
+            n.update(created_at=now, read=0, read_at=None)
+            for channel in prefs[n["recipient"]].channels_for(n["kind"])[1:]:
+                deliveries.append(self.new_delivery(f"{n['_id']}:{channel}", channel,
+                                                    n["recipient"], now, notification=n["_id"],
+                                                    urgent=n["urgent"], kind=n["kind"]))
+        for hook in hooks:
+            deliveries.append(self.new_delivery(
+                f"{event['event_id']}:webhook:{hook['id']}", "webhook", f"webhook:{hook['id']}",
+                now, urgent=1, kind="webhook", event_type=event["type"],
+                body=json.dumps(event, ensure_ascii=False, sort_keys=True)))
+        # deliveries first: a notification in the inbox means its deliveries exist
+        insert_new(self.store.deliveries, deliveries)
+        created = insert_new(self.store.notifications, notes)
+        for n in notes[:created]:
+            NOTIFICATIONS.labels(n["kind"]).inc()
+        return created
+
+    @staticmethod
+    def new_delivery(delivery_id, channel, recipient, now, **extra):
+        return dict({"_id": delivery_id, "channel": channel, "recipient": recipient,
+                     "state": "pending", "attempts": 0, "due_at": now, "created_at": now,
+                     "sent_at": None, "error": None}, **extra)
+
+    def preferences_of(self, recipients):
+        recipients = list(recipients)
+        stored = self.store.prefs(recipients)
+        defaults = self.settings.get("defaults") or {}
+        return {r: policy.Preferences.of(stored.get(r), defaults) for r in recipients}
+
+    # --- dispatching ------------------------------------------------------------
+    @timer(interval=1)
+    def tick(self):
+        if self.settings.get("auto_dispatch", True):
+            self.dispatch(self.now())
+
+    def dispatch(self, now):
+        """One pass: recover stale claims, merge digests, send what is due."""
+        store = self.store
+        report = {"now": _iso(now), "sent": 0, "failed": 0, "retrying": 0, "deferred": 0,
+                  "digested": 0, "skipped": 0}
+        store.deliveries.update_many({"state": "sending", "lease_until": {"$lt": _iso(now)}},
+                                     {"$set": {"state": "pending"}})
+        report["digested"] = self.merge_digests(now)
+        due = store.due(_iso(now))
+        self.measure_queue(due, now)
+        prefs = self.preferences_of(d["recipient"] for d in due)
+        digest_at = policy.clock(self.settings.get("digest_time", "08:00"))
+        to_send = []
+        for d in due:
+            if d["channel"] in policy.EXTERNAL:
+                action, value = policy.hold(d, prefs[d["recipient"]], now, digest_at)
+                if action == "later":
+                    store.settle(d["_id"], due_at=_iso(value))
+                    report["deferred"] += 1
+                    continue
+                if action == "digest":
+                    store.settle(d["_id"], state="digest", digest_day=value)
+                    report["deferred"] += 1
+                    continue
+            if store.claim(d, _iso(now + timedelta(seconds=120))):
+                to_send.append(d)
+        contacts = self.contacts_for(to_send)
+        pool = eventlet.GreenPool(int(self.settings.get("concurrency", 20)))
+        for d, outcome in zip(to_send, pool.imap(lambda d: self.send_one(d, contacts, now),
+                                                 to_send)):
+            report[outcome] += 1
+        return report
+
+    def measure_queue(self, due, now):
+        oldest = {}
+        for d in due:
+            oldest.setdefault(d["channel"], d["created_at"])
+        for channel in policy.EXTERNAL + ("webhook",):
+            age = (now - datetime.fromisoformat(oldest[channel])).total_seconds() \
+                if channel in oldest else 0
+            QUEUE_AGE.labels(channel).set(max(age, 0))
+
+    def merge_digests(self, now):
+        """Items held for the digest whose day has come become one delivery
+        per person and channel."""
+        digest_at = policy.clock(self.settings.get("digest_time", "08:00"))
+        today = now.date().isoformat()
+        held = list(self.store.deliveries.find({"state": "digest"}))
+        ready = [d for d in held if d["digest_day"] < today or (
+            d["digest_day"] == today and now.time() >= digest_at)]
+        groups = {}
+        for d in ready:
+            groups.setdefault((d["recipient"], d["channel"], d["digest_day"]), []).append(d)
+        for (recipient, channel, day), items in groups.items():
+            digest_id = f"digest:{recipient}:{channel}:{day}"
+            insert_new(self.store.deliveries, [self.new_delivery(
+                digest_id, channel, recipient, _iso(now), urgent=0, kind="digest",
+                digest_of=[d["notification"] for d in sorted(items,
+                                                             key=lambda x: x["created_at"])])])
+            for d in items:
+                self.store.settle(d["_id"], state="digested", digest=digest_id)
+        return len(ready)
+
+    def contacts_for(self, deliveries):
+        """Addresses of every recipient about to be sent to, fetched now and
+        kept only in memory for this pass."""
+        members = sorted({d["recipient"].split(":", 1)[1] for d in deliveries
+                          if d["recipient"].startswith("member:")})
+        found = {}
+        if members:
+            found.update({f"member:{k}": v for k, v in rpc_clients.call(
+                self.members, "get_contacts", members, what="委员服务",
+                timeout=self.config.get("RPC_TIMEOUT_SECONDS")).items()})
+        for unit in sorted({d["recipient"] for d in deliveries
+                            if d["recipient"].startswith("unit:")}):
+            contact = rpc_clients.call(self.proposals, "get_unit_contacts",
+                                       unit.split(":", 1)[1], what="提案服务",
+                                       timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
+            if contact:
+                found[unit] = contact
+        return found
+
+    def message_of(self, d):
+        if d.get("digest_of"):
+            items = list(self.store.notifications.find({"_id": {"$in": d["digest_of"]}}))
+            items.sort(key=lambda n: (n.get("occurred_at") or n["created_at"], n["_id"]))
+            return policy.digest_text(items)
+        n = self.store.notifications.find_one({"_id": d["notification"]})
+        return n["title"], n["body"]
+
+    def send_one(self, d, contacts, now):
+        channel = d["channel"]
+        try:
+            if channel == "webhook":
+                hook = {h["id"]: h for h in self.settings.get("webhooks") or ()}.get(
+                    d["recipient"].split(":", 1)[1])
+                if hook is None:
+                    raise channels.NoAddress("webhook no longer configured")
+                channels.send_webhook(hook, d["body"].encode(), d["event_type"])
+            else:
+                to = channels.addresses(contacts.get(d["recipient"]) or {}, channel)
+                if not to:
+                    raise channels.NoAddress(f"no {channel} address")
+                title, body = self.message_of(d)
+                if channel == "email":
+                    channels.send_email(self.settings.get("smtp") or {}, to, title, body)
+                else:
+                    channels.send_provider(self.settings.get(channel) or {}, channel, to,
+                                           title, body, d.get("kind"))
+        except channels.NoAddress as exc:
+            self.store.settle(d["_id"], state="skipped", error=str(exc))
+            DELIVERIES.labels(channel, "skipped").inc()
+            return "skipped"
+        except (channels.SendError, KeyError) as exc:
+            return self.failed(d, f"{type(exc).__name__}: {exc}", now)
+        self.store.settle(d["_id"], state="sent", sent_at=_iso(self.now()),
+                          attempts=d["attempts"] + 1, error=None)
+        DELIVERIES.labels(channel, "sent").inc()
+        return "sent"
+
+    def failed(self, d, error, now):
+        attempts = d["attempts"] + 1
+        if attempts >= int(self.settings.get("max_attempts", 5)):
+            self.store.settle(d["_id"], state="failed", attempts=attempts, error=error,
+                              failed_at=_iso(now))
+            DELIVERIES.labels(d["channel"], "failed").inc()
+            log.warning("delivery failed", extra={"delivery_id": d["_id"],
+                                                  "channel": d["channel"], "error": error})
+            return "failed"
+        wait = policy.backoff(attempts, float(self.settings.get("backoff_seconds", 5)),
+                              float(self.settings.get("backoff_max_seconds", 600)))
+        self.store.settle(d["_id"], state="pending", attempts=attempts, error=error,
+                          due_at=_iso(now + timedelta(seconds=wait)))
+        RETRIES.labels(d["channel"]).inc()
+        return "retrying"
+
+    @api("POST", "/api/v1/notify/dispatch", roles=("admin",))
+    def dispatch_now(self, request):
+        """Runs a dispatch pass now (a timer runs it every second);
+        ``?now=YYYY-MM-DDTHH:MM`` runs it as of another moment."""
+        raw = request.args.get("now")
+        try:
+            now = datetime.fromisoformat(raw) if raw else self.now()
+        except ValueError:
+            raise Invalid({"now": ["时间格式应为 YYYY-MM-DDTHH:MM"]}) from None
+        return self.dispatch(now)
+
+    # --- the in-app inbox ----------------------------------------------------------
+    def recipient(self, request, given=None):
+        p = request.principal
+        own = sorted(f"{k}:{i}" for k in SCOPED for i in p.ids(k))
+        if given:
+            if given in own or p.is_admin:
+                return given
+            raise Forbidden("只能查看本人的消息")
+        if len(own) == 1:
+            return own[0]
+        raise Invalid({"recipient": ["请指明收件人，如 member:<编号>"]})
+
+    @staticmethod
+    def note_view(n):
+        out = {k: v for k, v in n.items() if k != "_id"}
+        out["id"] = n["_id"]
+        out["read"] = bool(n.get("read"))
+        out["urgent"] = bool(n.get("urgent"))
+        return out
+
+    @api("GET", "/api/v1/inbox")
+    def inbox(self, request):
+        recipient = self.recipient(request, request.args.get("recipient"))
+        limit = min(int(request.args.get("limit", "50")) if request.args.get(
+            "limit", "50").isdigit() else 50, 200)
+        before = None
+        if request.args.get("cursor"):
+            try:
+                before = json.loads(base64.urlsafe_b64decode(request.args["cursor"]))
+            except ValueError:
+                raise Invalid({"cursor": ["分页游标无效"]}) from None
+        docs = self.store.inbox(recipient, limit, before, request.args.get("unread") == "1")
+        more = len(docs) > limit
+        docs = docs[:limit]
+        cursor = base64.urlsafe_b64encode(json.dumps(
+            [docs[-1]["created_at"], docs[-1]["_id"]]).encode()).decode() if more else None
+        return {"recipient": recipient, "unread": self.store.unread(recipient),
+                "items": [self.note_view(n) for n in docs], "next_cursor": cursor}
+
+    @api("GET", "/api/v1/inbox/unread-count")
+    def unread_count(self, request):
+        recipient = self.recipient(request, request.args.get("recipient"))
+        return {"recipient": recipient, "unread": self.store.unread(recipient)}
+
+    @api("POST", "/api/v1/inbox/<string:note_id>/read")
+    def mark_read(self, request, note_id):
+        n = self.store.notifications.find_one({"_id": note_id})
+        if n is None or (n["recipient"] != self.recipient(request, n["recipient"])):
+            raise NotFound(f"消息 {note_id} 不存在")
+        if not n.get("read"):
+            self.store.notifications.update_one({"_id": note_id}, {"$set": {
+                "read": 1, "read_at": _iso(self.now())}})
+        return {"id": note_id, "read": True, "unread": self.store.unread(n["recipient"])}
+
+    @api("POST", "/api/v1/inbox/read-all")
+    def mark_all_read(self, request):
+        recipient = self.recipient(request, request.args.get("recipient"))
+        marked = 0
+        for n in self.store.notifications.find({"recipient": recipient, "read": 0}, {"_id": 1}):
+            self.store.notifications.update_one({"_id": n["_id"]}, {"$set": {
+                "read": 1, "read_at": _iso(self.now())}})
+            marked += 1
+        return {"recipient": recipient, "marked": marked, "unread": 0}
+
+    # --- preferences ------------------------------------------------------------------
+    @api("GET", "/api/v1/preferences/<string:recipient>")
+    def get_preferences(self, request, recipient):
+        recipient = self.recipient(request, recipient)
+        stored = self.store.prefs([recipient]).get(recipient) or {}
+        effective = self.preferences_of([recipient])[recipient]
+        return {"recipient": recipient,
+                "stored": {k: v for k, v in stored.items() if k != "_id"},
+                "effective": {"channels": effective.channels, "digest": effective.digest,
+                              "quiet": {"start": effective.quiet[0].strftime("%H:%M"),
+                                        "end": effective.quiet[1].strftime("%H:%M")}
+                              if effective.quiet else None}}
+
+    @api("PUT", "/api/v1/preferences/<string:recipient>")
+    def put_preferences(self, request, recipient):
+        recipient = self.recipient(request, recipient)
+        data = preferences_in.load_or_raise(json_body(request))
+        self.store.preferences.update_one({"_id": recipient}, {"$set": data}, upsert=True)
+        return self.get_preferences(request, recipient)
+
+    # --- deliveries for the office -----------------------------------------------------
+    @api("GET", "/api/v1/deliveries", roles=("admin", "reviewer"))
+    def deliveries(self, request):
+        allowed = ("state", "channel", "recipient", "limit")
+        unknown = [k for k in request.args if k not in allowed]
+        if unknown:
+            raise Invalid({k: ["不支持的查询参数"] for k in unknown})
+        query = {k: request.args[k] for k in ("state", "channel", "recipient")
+                 if request.args.get(k)}
+        limit = int(request.args["limit"]) if request.args.get("limit", "").isdigit() else 100
+        docs = list(self.store.deliveries.find(query, {"body": 0}).sort("_id", 1).limit(limit))
+        return {"count": self.store.deliveries.count_documents(query),
+                "items": [dict({k: v for k, v in d.items() if k != "_id"}, id=d["_id"])
+                          for d in docs]}
+
+    @api("POST", "/api/v1/deliveries/<path:delivery_id>/retry", roles=("admin",))
+    def retry(self, request, delivery_id):
+        d = self.store.deliveries.find_one({"_id": delivery_id})
+        if d is None:
+            raise NotFound(f"投递 {delivery_id} 不存在")
+        if d["state"] not in ("failed", "skipped"):
+            raise Invalid({"state": ["只有失败或跳过的投递可以重试"]})
+        self.store.settle(delivery_id, state="pending", attempts=0, due_at=_iso(self.now()))
+        return {"id": delivery_id, "state": "pending"}
+
+    @api("GET", "/api/v1/notify/rules", roles=("admin", "reviewer"))
+    def list_rules(self, request):
+        return {"items": [r.__dict__ for r in self.rules()],
+                "webhooks": [{"id": h["id"], "url": h["url"], "events": h.get("events")}
+                             for h in self.settings.get("webhooks") or ()]}
+
+    @rpc
+    def unread(self, recipient):
+        return self.store.unread(recipient)

@@ -1,0 +1,103 @@
+"""Pure notify rules: matching, recipients, templates, preferences, quiet
+hours, digests, backoff and webhook signatures."""
+from datetime import datetime, time
+
+import pytest
+
+from services.common.config import load_config
+from services.notify import policy, rules
+from tests.support import ROOT
+
+RULE = {"id": "r1", "event": "proposal.reminder_due", "kind": "reminder",
+        "when": {"key": True, "deadline": ["answer", "first_contact"]},
+        "to": [{"unit": "lead_unit"}, {"leader": "supervisors"}],
+        "title": "催办", "template": "《{{ title }}》{{ due }}到期"}
+
+
+def event(**payload):
+    return {"event_id": "e1", "type": "proposal.reminder_due", "payload": payload}
+
+
+def test_a_rule_matches_on_type_and_values_and_names_every_recipient_once():
+    rule = rules.Rule.of(RULE)
+    hit = event(key=True, deadline="answer", lead_unit="jyj", supervisors=["王", "李", "王"],
+                title="T", due="2026-09-10")
+    assert rule.matches(hit)
+    assert not rule.matches(event(key=False, deadline="answer"))
+    assert not rule.matches(event(key=True, deadline="evaluation"))
+    assert rule.recipients(hit) == ["unit:jyj", "leader:王", "leader:李"]
+    assert rule.render(hit) == ("催办", "《T》2026-09-10到期")
+    notes = rules.notifications(hit, [rule])
+    assert [n["recipient"] for n in notes] == ["unit:jyj", "leader:王", "leader:李"]
+    assert notes == rules.notifications(hit, [rule])  # same ids every time
+
+
+def test_bad_rules_are_refused_with_their_id():
+    with pytest.raises(rules.RuleError, match="r1"):
+        rules.Rule.of(dict(RULE, to=[{"pigeon": "x"}]))
+    with pytest.raises(rules.RuleError, match="r1"):
+        rules.Rule.of(dict(RULE, template="{{ unclosed"))
+    with pytest.raises(rules.RuleError, match="r1"):
+        rules.Rule.of(RULE).render(event(key=True, deadline="answer"))  # no title in payload
+    with pytest.raises(rules.RuleError):
+        rules.load([RULE, RULE])
+
+
+def test_the_platform_rules_load_and_the_sandbox_refuses_internals():
+    loaded = rules.load(load_config(ROOT / "deploy" / "config" / "platform.yaml")
+                        ["NOTIFY"]["rules"])
+    assert len(loaded) >= 10
+    sneaky = rules.Rule.of(dict(RULE, template="{{ title.__class__.__mro__ }}"))
+    with pytest.raises(rules.RuleError):
+        sneaky.render(event(title="T", due="x"))
+
+
+def test_quiet_hours_wrap_midnight_and_end_in_the_morning():
+    prefs = policy.Preferences.of({"quiet": {"start": "22:00", "end": "07:00"}})
+    assert prefs.is_quiet(datetime(2026, 6, 1, 23, 0))
+    assert prefs.is_quiet(datetime(2026, 6, 2, 6, 59))
+    assert not prefs.is_quiet(datetime(2026, 6, 2, 7, 0))
+    assert prefs.quiet_ends(datetime(2026, 6, 1, 23, 0)) == datetime(2026, 6, 2, 7, 0)
+    assert prefs.quiet_ends(datetime(2026, 6, 2, 3, 0)) == datetime(2026, 6, 2, 7, 0)
+    assert not policy.Preferences.of({"quiet": {"start": "00:00", "end": "00:00"}}).is_quiet(
+        datetime(2026, 6, 1, 12, 0))
+
+
+def test_hold_sends_urgent_now_defers_quiet_and_collects_digests():
+    quiet = policy.Preferences.of({"quiet": {"start": "22:00", "end": "07:00"}})
+    digest = policy.Preferences.of({"digest": True})
+    night = datetime(2026, 6, 1, 23, 0)
+    assert policy.hold({"urgent": 1}, quiet, night, time(8)) == ("send", None)
+    assert policy.hold({"urgent": 0}, quiet, night, time(8)) == (
+        "later", datetime(2026, 6, 2, 7, 0))
+    assert policy.hold({"urgent": 0}, digest, night, time(8)) == ("digest", "2026-06-02")
+    assert policy.hold({"urgent": 0}, digest, datetime(2026, 6, 2, 7, 0), time(8)) == (
+        "digest", "2026-06-02")
+    assert policy.hold({"urgent": 0, "digest_of": ["n"]}, quiet, night, time(8))[0] == "send"
+
+
+def test_channels_per_kind_always_include_the_inbox():
+    prefs = policy.Preferences.of({"channels": {"meeting": ["sms", "carrier-pigeon"]}},
+                                  {"channels": {"default": ["email"]}})
+    assert prefs.channels_for("meeting") == ["inbox", "sms"]
+    assert prefs.channels_for("request") == ["inbox"]
+    assert policy.Preferences.of(None, {"channels": {"default": ["email"]}}).channels_for(
+        "x") == ["inbox", "email"]
+
+
+def test_backoff_doubles_up_to_a_ceiling():
+    assert [policy.backoff(n, 5, 60) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+
+
+def test_digest_text_numbers_the_items():
+    title, body = policy.digest_text([{"title": "甲", "body": "一"}, {"title": "乙", "body": "二"}])
+    assert title == "今日消息汇总（共 2 条）" and body == "1. 【甲】一\n2. 【乙】二"
+
+
+def test_webhook_signature_verifies_and_expires():
+    body = b'{"type": "proposal.assigned"}'
+    header = f"t=1000,v1={policy.sign('s', 1000, body)}"
+    assert policy.verify("s", header, body, now_ts=1100)
+    assert not policy.verify("s", header, body + b" ", now_ts=1100)
+    assert not policy.verify("s", header, body, now_ts=2000)
+    assert not policy.verify("s", "garbage", body, now_ts=1000)
