@@ -8,10 +8,10 @@ NX_VERSION := 0.8.1
 .PHONY: up down test deps system-deps unit bench clean
 
 up: deps
-	$(VENV)/bin/zhzx up
+	$(VENV)/bin/zhzx up --pair
 
 down:
-	@if [ -x $(VENV)/bin/zhzx ]; then $(VENV)/bin/zhzx down; else echo "nothing to stop"; fi
+	@if [ -x $(VENV)/bin/zhzx ]; then $(VENV)/bin/zhzx down --pair; else echo "nothing to stop"; fi
 
 test: deps
 	$(VENV)/bin/python -m pytest

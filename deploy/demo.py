@@ -95,10 +95,14 @@ def load_demo(name="county", out=print):
     env = local.platform_env(name)
     token = issue_token(env["JWT_SECRET"], org=env["ORG_CODE"], roles=["admin"],
                         sub="demo-loader")
-    csv_bytes = members_demo.roster_csv(members_demo.members(200))
+    city = env["ORG_LEVEL"] == "city"
+    csv_bytes = members_demo.roster_csv(
+        members_demo.members(120, seed=140400) if city else members_demo.members(200))
     report = _post(local.service_url(name, "members", "/api/v1/members/import"),
                    csv_bytes, token, "text/csv")
     out(f"[{name}] demo roster: {report['created']} appointed, {report['updated']} updated, "
         f"{report['unchanged']} unchanged, {len(report['errors'])} rejected rows")
+    if city:  # the city's own roster; its 社情民意 come up from the county
+        return
     load_proposals(name, token, out)
     load_liaison(name, token, out)

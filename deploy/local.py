@@ -335,7 +335,11 @@ PLATFORMS = {
     "county": {"ORG_CODE": "140428", "ORG_NAME": "长子县", "ORG_LEVEL": "county",
                "PARENT_ORG": "140400", "http_base": 8000, "amqp": 5672, "mgmt": 15672,
                "prom": 15692, "dist": 25672, "mongo": 27017, "smtp": 2525},
+    "city": {"ORG_CODE": "140400", "ORG_NAME": "长治市", "ORG_LEVEL": "city",
+             "PARENT_ORG": "140000", "http_base": 8100, "amqp": 5673, "mgmt": 15673,
+             "prom": 15693, "dist": 25673, "mongo": 27018, "smtp": 2526},
 }
+PAIR = ("county", "city")   # `make up`: the county 140428 and its city 140400, linked
 
 
 def platform_spec(name):

@@ -5,6 +5,8 @@
     zhzx token --role admin [--role ...]        print a dev token for the platform
     zhzx dlq list [--queue zhzx.dlq]            dead letters with their errors
     zhzx dlq replay ID [--queue zhzx.dlq]       send one back where it failed
+    zhzx link [--county county --city city]     federate a county and its city (idempotent)
+    zhzx link status                            each link's state and buffered events
 
 Settings come from ``--config FILE`` (a platform YAML), or the resolved
 settings a local ``zhzx up`` wrote for ``--platform`` (default county).
@@ -88,27 +90,86 @@ def cmd_records(args):
           + (f" of {body['year']}" if body.get("year") else "") + f"; digest {body['digest']}")
 
 
+def _link_refs(args):
+    from .federation import BrokerRef
+    admin = tuple(args.admin.split(":", 1))
+    if args.county_mgmt:
+        def ref(mgmt, amqp):
+            host, port = amqp.rsplit(":", 1)
+            return BrokerRef(mgmt.rstrip("/"), host, int(port), admin)
+        if not (args.county_amqp and args.city_mgmt and args.city_amqp and args.county_org
+                and args.city_org):
+            sys.exit("give --county-mgmt, --county-amqp, --county-org, --city-mgmt, "
+                     "--city-amqp and --city-org together")
+        return (ref(args.county_mgmt, args.county_amqp), ref(args.city_mgmt, args.city_amqp),
+                args.county_org, args.city_org)
+    from deploy import local
+    refs = []
+    for name in (args.county, args.city):
+        spec = local.platform_spec(name)
+        refs.append((BrokerRef(f"http://127.0.0.1:{spec['mgmt']}", "127.0.0.1", spec["amqp"],
+                               admin), spec["ORG_CODE"]))
+    return refs[0][0], refs[1][0], refs[0][1], refs[1][1]
+
+
+def cmd_link(args):
+    from . import federation
+    county, city, county_org, city_org = _link_refs(args)
+    try:
+        if args.link_command == "status":
+            rows = federation.status(county, city)
+            for row in rows:
+                print(f"{row['link']:<5} {row['exchange']:<10} {row['state']:<10} "
+                      f"buffered {row['buffered']}" + (f"  error: {row['error']}"
+                                                       if row.get("error") else ""))
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False))
+            return
+        done = federation.link(county, city, county_org=county_org, city_org=city_org)
+    except (RuntimeError, OSError) as exc:
+        sys.exit(f"zhzx link failed: {exc}")
+    print(f"linked county {county_org} and city {city_org}: zhzx.up federated to the city "
+          f"(upstream {done['up']['upstream']}, user {done['up']['user']}), zhzx.down to "
+          f"the county (upstream {done['down']['upstream']}, user {done['down']['user']}), "
+          "ack-mode on-confirm")
+
+
 def cmd_up(args):
     from deploy import local
-    try:
-        env = local.up(args.platform, demo=not args.no_demo)
-    except local.LaunchError as exc:
-        sys.exit(f"zhzx up failed: {exc}")
+    names = local.PAIR if args.pair else (args.platform,)
+    for name in names:
+        try:
+            env = local.up(name, demo=not args.no_demo)
+        except local.LaunchError as exc:
+            sys.exit(f"zhzx up failed: {exc}")
+        print_ready(local, name, env)
+    if args.pair:
+        from . import federation
+        args.county, args.city, args.county_mgmt, args.admin = *local.PAIR, None, "guest:guest"
+        county, city, county_org, city_org = _link_refs(args)
+        federation.link(county, city, county_org=county_org, city_org=city_org)
+        print(f"\nlinked: county {county_org} ⇄ city {city_org} (zhzx.up / zhzx.down "
+              "federated; `zhzx link status`)")
+
+
+def print_ready(local, name, env):
     token = issue_token(env["JWT_SECRET"], org=env["ORG_CODE"], roles=["admin"], sub="admin")
     print(f"\n{env['ORG_NAME']} ({env['ORG_CODE']}) platform is ready:")
     for service in local.SERVICES:
-        print(f"  {service:<11} {local.service_url(args.platform, service)}/api/v1/  "
+        print(f"  {service:<11} {local.service_url(name, service)}/api/v1/  "
               f"(/healthz /readyz /metrics)")
-    spec = local.platform_spec(args.platform)
+    spec = local.platform_spec(name)
     print(f"  broker      amqp://127.0.0.1:{spec['amqp']}  management "
           f"http://127.0.0.1:{spec['mgmt']} (guest/guest)")
     print(f"  MongoDB     mongodb://127.0.0.1:{spec['mongo']}")
-    print(f"\nadmin token (12 h; `zhzx token --role admin` for another):\n{token}")
+    print(f"\nadmin token (12 h; `zhzx token --platform {name} --role admin` for another):"
+          f"\n{token}")
 
 
 def cmd_down(args):
     from deploy import local
-    local.down(args.platform)
+    for name in (local.PAIR if args.pair else (args.platform,)):
+        local.down(name)
     local.stop_idle_epmd()
 
 
@@ -149,12 +210,29 @@ def main(argv=None):
     pr.add_argument("--url", help="members service base URL (default: the local platform)")
     pr.set_defaults(func=cmd_records)
 
+    p = sub.add_parser("link", help="federate a county platform and its city (三级联动)")
+    p.add_argument("link_command", nargs="?", choices=["status"], help="show the links")
+    p.add_argument("--county", default="county", help="local county platform")
+    p.add_argument("--city", default="city", help="local city platform")
+    p.add_argument("--county-mgmt", help="county broker management URL (instead of local)")
+    p.add_argument("--county-amqp", help="county broker HOST:PORT as the city reaches it")
+    p.add_argument("--county-org")
+    p.add_argument("--city-mgmt")
+    p.add_argument("--city-amqp", help="city broker HOST:PORT as the county reaches it")
+    p.add_argument("--city-org")
+    p.add_argument("--admin", default="guest:guest", help="management USER:PASSWORD")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_link)
+
     p = sub.add_parser("up", help="start a local platform with demo data")
     p.add_argument("--platform", default="county")
+    p.add_argument("--pair", action="store_true",
+                   help="the county and its city, each with its own broker, linked")
     p.add_argument("--no-demo", action="store_true")
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("down", help="stop a local platform")
     p.add_argument("--platform", default="county")
+    p.add_argument("--pair", action="store_true")
     p.set_defaults(func=cmd_down)
 
     args = parser.parse_args(argv)

@@ -49,6 +49,9 @@ class ReliableEventHandler(EventHandler):
 
     def setup(self):
         super().setup()
+        self.setup_reliability()
+
+    def setup_reliability(self):
         config = self.container.config
         self.max_attempts = int(config.get("EVENT_MAX_ATTEMPTS", 5))
         self.retry_base_ms = int(config.get("EVENT_RETRY_BASE_MS", 1000))

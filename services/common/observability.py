@@ -31,6 +31,17 @@ EVENTS_CONSUMED = Counter(
     "zhzx_events_consumed_total",
     "Events handled, by outcome (ok, duplicate, retried, dead_lettered)",
     ["service", "type", "outcome"])
+LINKED_PUBLISHED = Counter(
+    "zhzx_linked_events_published_total", "Linked events handed to a link exchange",
+    ["service", "exchange", "event_type"])
+LINK_BLOCKED = Counter(
+    "zhzx_link_blocked_total", "Linked events kept in the outbox: the link had no route",
+    ["service", "exchange"])
+LINK_BACKLOG = Gauge(
+    "zhzx_link_backlog_events", "Linked events waiting in the outbox", ["service"])
+LINK_LAG = Gauge(
+    "zhzx_link_lag_seconds", "now − occurred_at of the last linked event received",
+    ["service", "exchange"])
 OUTBOX_BACKLOG = Gauge(
     "zhzx_outbox_backlog", "Events written but not yet confirmed by the broker",
     ["service"])

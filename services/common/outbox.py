@@ -18,7 +18,7 @@ from nameko.standalone.events import get_event_exchange
 from .envelope import make_event
 from .mongo import connect, database_name
 from .observability import (DEAD_LETTER_DEPTH, EVENTS_PUBLISHED, EVENTS_UNROUTABLE,
-                            OUTBOX_BACKLOG)
+                            LINK_BACKLOG, LINK_BLOCKED, LINKED_PUBLISHED, OUTBOX_BACKLOG)
 from .problems import Conflict
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,15 @@ class Change:
         return make_event(type, origin=self.origin, aggregate_id=aggregate_id, seq=seq,
                           payload=payload, actor=self.actor, trace_id=self.trace_id,
                           version=version)
+
+    def linked(self, type, aggregate_id, seq, payload, *, to, via):
+        """An event for platform ``to`` over link exchange ``via`` (zhzx.up or
+        zhzx.down): stored in the outbox like the others, published there."""
+        from .linkage import LINK, link_exchange
+        link_exchange(via)
+        event = self.event(type, aggregate_id, seq, payload)
+        event[LINK] = {"to": str(to), "via": via}
+        return event
 
 
 class Aggregates:
@@ -183,28 +192,61 @@ class OutboxRelay(DependencyProvider):
                 after = docs[-1]["_id"]
         return published
 
-    def backlog(self):
+    def backlog(self, linked_only=False):
+        """Events waiting in the outbox (only the linked ones if asked)."""
+        from .linkage import LINK
         db = self._db
         total = 0
         for name in self.collection_names:
             for doc in db[name].find({PENDING: 1}, {OUTBOX: 1}):
-                total += len(doc.get(OUTBOX) or {})
+                total += sum(1 for e in (doc.get(OUTBOX) or {}).values()
+                             if not linked_only or LINK in e)
         return total
 
     def _publish_doc(self, collection, doc):
+        from .linkage import LINK
         events = sorted((doc.get(OUTBOX) or {}).values(), key=lambda e: e["seq"])
+        sent = []
+        link_blocked = False
         for event in events:
-            self._publish(event)
-        unset = {f"{OUTBOX}.{e['event_id']}": "" for e in events}
+            if LINK in event and link_blocked:
+                continue  # keeps the link's per-aggregate order
+            if self._publish(event):
+                sent.append(event)
+            else:  # a linked event without a route yet: it and later linked ones wait
+                link_blocked = True
+        unset = {f"{OUTBOX}.{e['event_id']}": "" for e in sent}
+        if len(sent) < len(events):
+            if unset:
+                collection.update_one({"_id": doc["_id"]}, {"$unset": unset})
+            return len(sent)
         done = collection.update_one({"_id": doc["_id"], "seq": doc["seq"]},
                                      {"$unset": unset, "$set": {PENDING: 0}} if unset
                                      else {"$set": {PENDING: 0}})
         if done.matched_count == 0 and unset:
             # changed meanwhile: drop what was sent, keep _pending for the rest
             collection.update_one({"_id": doc["_id"]}, {"$unset": unset})
-        return len(events)
+        return len(sent)
+
+    def _publish_linked(self, event):
+        """True once the broker took it; False while the link has no route."""
+        from .linkage import LINK, link_exchange, routing_key
+        body = {k: v for k, v in event.items() if k != LINK}
+        exchange = link_exchange(event[LINK]["via"])
+        try:
+            self.publisher.publish(body, exchange=exchange, routing_key=routing_key(event),
+                                   headers={"nameko.trace_id": event.get("trace_id")},
+                                   message_id=event["event_id"], declare=[exchange])
+        except UndeliverableMessage:
+            LINK_BLOCKED.labels(self.service, exchange.name).inc()
+            return False
+        LINKED_PUBLISHED.labels(self.service, exchange.name, event["type"]).inc()
+        return True
 
     def _publish(self, event):
+        from .linkage import LINK
+        if LINK in event:
+            return self._publish_linked(event)
         headers = {"nameko.trace_id": event.get("trace_id")}
         try:
             self.publisher.publish(event, exchange=self.exchange, routing_key=event["type"],
@@ -221,12 +263,14 @@ class OutboxRelay(DependencyProvider):
                      extra={"event_type": event["type"], "event_id": event["event_id"],
                             "trace_id": event.get("trace_id")})
         EVENTS_PUBLISHED.labels(self.service, event["type"]).inc()
+        return True
 
     def _measure(self):
         """Backlog and dead-letter depth: whole scans, so at most every
         ``OUTBOX_MEASURE_SECONDS`` rather than after every flush."""
         try:
             OUTBOX_BACKLOG.labels(self.service).set(self.backlog())
+            LINK_BACKLOG.labels(self.service).set(self.backlog(linked_only=True))
         except Exception:
             pass
         try:

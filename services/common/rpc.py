@@ -4,6 +4,7 @@ nameko 2's RPC proxy waits for a reply forever; a request that needs another
 service must instead fail fast with a 503 naming what is unavailable.
 """
 import eventlet
+from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
 
 from .problems import Unavailable
@@ -21,6 +22,8 @@ def call(proxy, method, *args, timeout=None, what=None, **kwargs):
         raise Unavailable(f"{name}暂时无法响应，请稍后重试", unavailable=[name]) from None
     except UnknownService:  # no instance of it is running
         raise Unavailable(f"{name}未启动，请稍后重试", unavailable=[name]) from None
+    except (OperationalError, OSError):  # the local broker is down
+        raise Unavailable(f"消息总线不可用，{name}暂时无法访问", unavailable=["broker"]) from None
 
 
 class MembersLookup:

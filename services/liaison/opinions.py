@@ -139,6 +139,35 @@ def act(o, action, data, actor, *, today, own_level, parent_org, orgs, issue_no=
     return fields, [(event, payload(dict(o, **fields), **extra))]
 
 
+def received(forwarded, *, origin, opinion_id, org, today):
+    """An item another platform reported up to this one, in the intake."""
+    doc = {"_id": opinion_id, "org": org, "title": forwarded["title"],
+           "content": forwarded["content"], "category": forwarded.get("category"),
+           "author_member": None, "station_id": None, "source_request": None,
+           "state": "submitted", "year": today.year, "submitted_on": today.isoformat(),
+           "versions": [{"n": 1, "title": forwarded["title"], "content": forwarded["content"],
+                         "by": f"org:{origin}", "on": today.isoformat()}],
+           "issue": None, "reported": {}, "adopted": {}, "instructions": [], "reason": None,
+           "source": {"org": origin, "opinion_id": forwarded["opinion_id"],
+                      "author_member": forwarded.get("author_member"),
+                      "author_name": forwarded.get("author_name")}}
+    return doc, [("opinion.received", payload(doc, origin=origin))]
+
+
+FEEDBACK_ACTIONS = ("report", "adopt", "instruct")
+
+
+def feedback(o, action, data):
+    """What flows back down to the platform an item came from, if anything."""
+    source = o.get("source")
+    if not source or action not in FEEDBACK_ACTIONS:
+        return None
+    body = {"opinion_id": source["opinion_id"], "action": action, "level": data.get("level"),
+            "leader": data.get("leader"), "text": data.get("text"), "note": data.get("note"),
+            "title": o["title"], "year": o["year"]}
+    return source["org"], body
+
+
 def payload(o, **extra):
     """An item in events: the author credited, not the text (it may name citizens)."""
     body = {"opinion_id": o["_id"], "title": o["title"], "author_member": o["author_member"],

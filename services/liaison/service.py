@@ -10,11 +10,14 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common import service as platform
 from services.common.http import api, json_body, page, page_params
+from services.common import linkage
+from services.common.auth import Principal
 from services.common.inbox import idempotent
+from services.common.linkage import linked_handler
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
 from services.common.outbox import OutboxRelay, strip_internal
-from services.common.problems import Conflict, Forbidden, Invalid, NotFound
+from services.common.problems import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from services.common import rpc as rpc_clients
 from services.common.xlsx import workbook, xlsx_response
 
@@ -86,17 +89,20 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
         return citizen.RequestRules.from_config(self.settings.get("requests"))
 
 
-    def apply(self, request, kind, doc, fields, events, actor=None):
-        """Store ``fields`` on ``doc`` with ``events`` (optimistic on ``seq``)."""
+    def apply(self, request, kind, doc, fields, events, actor=None, linked=()):
+        """Store ``fields`` on ``doc`` with ``events`` (optimistic on ``seq``),
+        and ``linked`` events ``(type, payload, to, via)`` for other platforms."""
         change = self.change(request, actor=actor)
         evs = [change.event(t, doc["_id"], doc["seq"] + i + 1, body)
                for i, (t, body) in enumerate(events)]
+        evs += [change.linked(t, doc["_id"], doc["seq"] + len(evs) + i + 1, body, to=to, via=via)
+                for i, (t, body, to, via) in enumerate(linked)]
         if fields or evs:
             self.store.aggregates(kind).change(doc["_id"], doc["seq"], fields, evs)
         return self.store.require(kind, doc["_id"])
 
-    def create(self, request, kind, doc, events):
-        change = self.change(request)
+    def create(self, request, kind, doc, events, actor=None):
+        change = self.change(request, actor=actor)
         self.store.aggregates(kind).create(doc, [
             change.event(t, doc["_id"], i + 1, body) for i, (t, body) in enumerate(events)])
         return self.store.require(kind, doc["_id"])
@@ -484,8 +490,66 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
             own_level=self.identity.org_level, parent_org=self.config.get("PARENT_ORG"),
             orgs=self.settings.get("upper_orgs") or {}, issue_no=issue_no,
             instruction_id=_new_id("IN") if action == "instruct" else None)
-        return self.opinion_view(self.apply(request, "opinions", doc, fields, events),
-                                 request.principal)
+        linked = self.linked_opinion_events(doc, action, data, fields)
+        return self.opinion_view(self.apply(request, "opinions", doc, fields, events,
+                                            linked=linked), request.principal)
+
+    def linked_opinion_events(self, doc, action, data, fields):
+        """Reported to the parent platform: the item goes up the link; a step
+        the parent takes on an item from a county: feedback goes down."""
+        out = []
+        parent = str(self.config.get("PARENT_ORG") or "")
+        reported = (fields.get("reported") or {}).get(data.get("level") or "")
+        # counties reach their city over the link; a city reaches the province
+        # through the provincial adapter, not federation
+        linked_up = self.identity.org_level == "county" and parent
+        if action == "report" and linked_up and reported and reported["target_org"] == parent:
+            author = doc.get("author_member")
+            try:  # the name is a courtesy: reporting works with the broker down
+                name = self.member_names([author]).get(author) if author else None
+            except Unavailable:
+                name = None
+            new = dict(doc, **fields)
+            out.append(("opinion.forwarded", dict(
+                opinions.payload(new), content=new["content"], author_name=name,
+                level=data["level"]), parent, linkage.UP))
+        back = opinions.feedback(dict(doc, **fields), action, data)
+        if back:
+            out.append(("opinion.feedback", back[1], back[0], linkage.DOWN))
+        return out
+
+    @linked_handler(linkage.UP, "opinion.forwarded")
+    @idempotent
+    def on_opinion_forwarded(self, event):
+        """社情民意 a county reported up: into this platform's intake."""
+        p = event["payload"]
+        doc, events = opinions.received(p, origin=event["origin"],
+                                        opinion_id=f"{event['origin']}-{p['opinion_id']}",
+                                        org=self.identity.org_code, today=self.today())
+        try:
+            self.create(None, "opinions", doc, events, actor=f"org:{event['origin']}")
+        except DuplicateKeyError:
+            pass
+
+    @linked_handler(linkage.DOWN, "opinion.feedback")
+    @idempotent
+    def on_opinion_feedback(self, event):
+        """The parent platform reported further, adopted or instructed an item
+        of ours: the same step on the original, which credits its author."""
+        p = event["payload"]
+        doc = self.store.require("opinions", p["opinion_id"])
+        data = {k: p[k] for k in ("level", "leader", "text", "note") if p.get(k)}
+        if p["action"] == "report" and p["level"] in doc["reported"] or \
+                p["action"] == "adopt" and p["level"] in doc["adopted"]:
+            return  # already recorded
+        actor = Principal(sub=f"org:{event['origin']}", org=self.identity.org_code,
+                          roles=("admin",))
+        fields, events = opinions.act(
+            doc, p["action"], data, actor, today=self.today(),
+            own_level=self.identity.org_level, parent_org=self.config.get("PARENT_ORG"),
+            orgs=self.settings.get("upper_orgs") or {},
+            instruction_id=f"IN-{event['event_id'][:12]}")
+        self.apply(None, "opinions", doc, fields, events, actor=f"org:{event['origin']}")
 
     # --- import of past work -----------------------------------------------------
     @api("POST", "/api/v1/liaison/import", roles=("admin",))

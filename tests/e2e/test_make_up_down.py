@@ -19,9 +19,10 @@ BIN = Path(sys.executable).parent
 
 
 def free_shift():
-    spec = PLATFORMS["county"]
     for shift in range(31000, 37000, 97):
-        ports = [spec[k] + shift for k in PORT_KEYS] + [spec["http_base"] + 1 + shift]
+        ports = [spec[k] + shift for spec in PLATFORMS.values() for k in PORT_KEYS] + [
+            spec["http_base"] + offset + shift for spec in PLATFORMS.values()
+            for offset in SERVICES.values()]
         if not any(port_open(p) for p in ports):
             try:
                 for p in ports:
@@ -42,7 +43,7 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
     shift = free_shift()
     env = dict(os.environ, ZHZX_RUN_DIR=str(tmp_path / "run"), ZHZX_PORT_SHIFT=str(shift))
     base = f"http://127.0.0.1:{8001 + shift}"
-    first = zhzx(env, "up")
+    first = zhzx(env, "up", "--pair", timeout=600)
     try:
         assert first.returncode == 0, first.stdout + first.stderr
         assert "200 appointed" in first.stdout and "platform is ready" in first.stdout
@@ -50,7 +51,24 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         liaison = re.search(r"demo liaison: 30 stations created; .*: (\d+) imported, "
                             r"0 already there, 0 refused", first.stdout)
         assert liaison, first.stdout
-        token = first.stdout.strip().splitlines()[-1]
+        token = zhzx(env, "token", "--role", "admin").stdout.strip()
+        city_token = zhzx(env, "token", "--platform", "city", "--role", "admin").stdout.strip()
+        assert "120 appointed" in first.stdout and "linked: county 140428 ⇄ city 140400" \
+            in first.stdout
+        status = zhzx(env, "link", "status")
+        assert status.stdout.count("running") == 2, status.stdout + status.stderr
+        # 社情民意 reported up by the county reaches the city's intake
+        issued = requests.get(f"http://127.0.0.1:{8003 + shift}/api/v1/opinions",
+                              params={"state": "issued", "limit": 1}, timeout=30,
+                              headers={"Authorization": f"Bearer {token}"}).json()["items"][0]
+        reported = requests.post(
+            f"http://127.0.0.1:{8003 + shift}/api/v1/opinions/{issued['id']}/actions/report",
+            json={"level": "city"}, timeout=30, headers={"Authorization": f"Bearer {token}"})
+        assert reported.status_code == 200, reported.text
+        wait_until(lambda: requests.get(
+            f"http://127.0.0.1:{8103 + shift}/api/v1/opinions/140428-{issued['id']}",
+            timeout=30, headers={"Authorization": f"Bearer {city_token}"}).status_code == 200,
+            timeout=60, what="the county's item in the city's intake")
         assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
         listed = requests.get(f"{base}/api/v1/members", params={"limit": 5}, timeout=10,
                               headers={"Authorization": f"Bearer {token}"})
@@ -68,9 +86,9 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
             headers={"Authorization": f"Bearer {token}"}).json()["count"] > 0,
             timeout=120, what="e-mail deliveries of the demo's notifications")
 
-        second = zhzx(env, "up")
+        second = zhzx(env, "up", "--pair", timeout=600)
         assert second.returncode == 0, second.stdout + second.stderr
-        assert second.stdout.count("already running") == 3 + len(SERVICES)
+        assert second.stdout.count("already running") == 2 * (3 + len(SERVICES))
         assert "0 appointed, 0 updated, 200 unchanged" in second.stdout
         assert "0 imported, 250 already there" in second.stdout
         assert ("demo liaison: 0 stations created; " in second.stdout and
@@ -84,11 +102,15 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         assert requests.get(f"{base}/api/v1/members", timeout=10, headers={
             "Authorization": f"Bearer {minted.stdout.strip()}"}).status_code == 200
     finally:
-        run = tmp_path / "run" / "county"
-        pids = [read_pid(p) for p in [run / "pids" / f"{s}.pid" for s in SERVICES]
-                + [run / "mongo" / "mongo.pid", run / "rabbitmq" / "rabbitmq.pid"]]
-        down = zhzx(env, "down")
+        pids = []
+        for name in PLATFORMS:
+            run = tmp_path / "run" / name
+            pids += [read_pid(p) for p in [run / "pids" / f"{s}.pid" for s in SERVICES]
+                     + [run / "mongo" / "mongo.pid", run / "rabbitmq" / "rabbitmq.pid",
+                        run / "mail" / "smtp.pid"]]
+        down = zhzx(env, "down", "--pair")
     assert down.returncode == 0, down.stdout + down.stderr
     assert all(pid and not pid_alive(pid) for pid in pids)
     assert not port_open(8001 + shift) and not port_open(5672 + shift)
+    assert not port_open(8101 + shift) and not port_open(5673 + shift)
     assert not port_open(8004 + shift) and not port_open(2525 + shift)

@@ -229,7 +229,7 @@ def test_consultation_through_the_seven_steps(county):
     assert figures["followups"] == figures["followups_closed"] == 1
 
 
-def test_opinion_submitted_edited_issued_reported_adopted_credits_the_author(county):
+def test_opinion_submitted_edited_issued_reported_adopted_credits_the_author(county, probe):
     a = county.ids[0]
     author = county.member(a)
     resp = author.post("/api/v1/opinions", json={"title": "关于农村留守老人助餐的建议",
@@ -262,6 +262,18 @@ def test_opinion_submitted_edited_issued_reported_adopted_credits_the_author(cou
         "opinion.reported", "opinion.reported", "opinion.adopted", "opinion.instructed"]
     assert events[5]["payload"]["target_org"] == "140000"
     assert all(e["payload"]["author_member"] == a for e in events)
+    # the report to the parent city also made a linked event; with no link set
+    # up here it waits in the outbox (the local events above went out)…
+    outbox = county.db["opinions"].find_one({"_id": oid})["_outbox"]
+    assert [e["type"] for e in outbox.values()] == ["opinion.forwarded"]
+    assert next(iter(outbox.values()))["link"] == {"to": "140400", "via": "zhzx.up"}
+    # …and goes as soon as the link exchange has a route for the city
+    linked = probe("zhzx.up", "140400.#")
+    forwarded = linked.wait_for(1, timeout=30)[0]
+    assert forwarded["type"] == "opinion.forwarded" and "link" not in forwarded
+    assert forwarded["payload"]["content"] == edited["content"] and forwarded["origin"] == "140428"
+    wait_until(lambda: not county.db["opinions"].find_one({"_id": oid}).get("_pending"),
+               what="outbox drained")
     figures = county.admin.get("/api/v1/liaison/statistics").json()["opinions"]
     assert figures["reported"] == {"city": 1, "province": 1, "national": 0}
     assert figures["adopted"]["city"] == 1 and figures["instructions"] == 1

@@ -121,6 +121,11 @@ def test_each_rule_gives_the_expected_text_to_the_expected_people(platform):
     platform.publish("proposals", "proposal.reminder_due", proposal(
         key=True, supervisors=["王副主席"], deadline="answer", due="2026-09-10",
         working_days_left=3, after_due=False, evaluators=[]))
+    platform.publish("proposals", "proposal.reminder_due", proposal(
+        state="awaiting_evaluation", deadline="evaluation", due="2026-10-01",
+        working_days_left=5, after_due=False, supervisors=[], evaluators=[b]))
+    platform.publish("proposals", "proposal.reassigned", proposal(
+        lead_unit="jyj", deadlines={"answer": "2026-09-30"}))
     platform.publish("liaison", "request.dispatched", {
         "request_id": "RQ1", "station_id": "s1", "state": "dispatched", "category": "appeal",
         "title": "村口路灯不亮", "member_id": c, "year": 2026})
@@ -137,13 +142,15 @@ def test_each_rule_gives_the_expected_text_to_the_expected_people(platform):
         "term": "第十届", "year": 2026, "invitees": [a, b, c], "member_id": b,
         "approved": True})
 
-    unit = platform.wait_inbox("unit:jyj", 2)
+    unit = platform.wait_inbox("unit:jyj", 3)
     texts = {n["rule"]: n["body"] for n in unit["items"]}
+    assert texts["proposal-reassigned"] == (
+        "提案第12号《关于加强校园周边交通安全的建议》已重新交办，请于2026-09-30前答复。")
     assert texts["proposal-assigned"] == (
         "您单位收到交办提案第12号《关于加强校园周边交通安全的建议》， "
         "请于2026-06-20前与提案人联系，2026-09-10前答复。")
     assert texts["proposal-reminder-unit"].endswith("将于2026-09-10到期，还剩 3 个工作日。")
-    assert unit["unread"] == 2
+    assert unit["unread"] == 3
     leader = platform.wait_inbox("leader:王副主席", 1)["items"][0]
     assert leader["body"] == "您督办的重点提案《关于加强校园周边交通安全的建议》办理期限为2026-09-10，尚未答复。"
     rules_a = {n["rule"]: n["body"] for n in platform.wait_inbox(f"member:{a}", 4)["items"]}
@@ -152,8 +159,10 @@ def test_each_rule_gives_the_expected_text_to_the_expected_people(platform):
     assert rules_a["opinion-adopted"] == "您报送的社情民意《关于农村助餐的建议》已被省级采用。"
     assert rules_a["meeting-notice"] == (
         "定于2026-06-17 09:00在县会议中心召开政协第十届委员会第五次会议，请准时参加；如不能参加请提前请假。")
-    rules_b = {n["rule"]: n["body"] for n in platform.wait_inbox(f"member:{b}", 3)["items"]}
+    rules_b = {n["rule"]: n["body"] for n in platform.wait_inbox(f"member:{b}", 4)["items"]}
     assert rules_b["meeting-leave-decided"] == "您的政协第十届委员会第五次会议请假申请已批准。"
+    assert rules_b["proposal-reminder-evaluation"] == (
+        "您的提案《关于加强校园周边交通安全的建议》已答复，请于2026-10-01前作出评价。")
     rules_c = {n["rule"] for n in platform.wait_inbox(f"member:{c}", 2)["items"]}
     assert rules_c == {"request-dispatched", "meeting-notice"}
 
