@@ -52,6 +52,7 @@ def run_service(config):
         started.append(container)
         return container
 
+    run.started = started
     yield run
     for container in reversed(started):
         container.stop()

@@ -3,8 +3,10 @@ by federation (set up by ``zhzx link``'s code), two Mongo wire servers, and the
 services of each platform running against their own."""
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+import requests
 from kombu import Connection, Exchange, Producer
 
 from deploy.local import Broker, MongoWire, free_port
@@ -184,3 +186,42 @@ def test_an_event_addressed_to_another_county_is_not_delivered_here(pair, platfo
         county.get(f"/api/v1/opinions/{oid}").json()), timeout=60, what="instruction")
     assert done["adopted"] == {} and done["instructions"][0]["leader"] == "市长"
 
+
+
+def test_a_county_service_killed_mid_forward_and_a_closed_federation_connection_lose_nothing(
+        pair, platforms, run_service):
+    county_side, city_side = pair
+    county_conf, city_conf, _, (a, b, *_) = platforms
+    # kill the county's liaison right after the report is stored: the linked
+    # event is in its outbox and goes out when the service is back
+    office = Client(county_conf, "admin")
+    oid = Client(county_conf, f"member:{a}").post("/api/v1/opinions", json={
+        "title": "关于老旧小区改造的建议", "content": "建议……"}).json()["id"]
+    act(office, oid, "accept")
+    act(office, oid, "issue")
+    liaison = next(c for c in run_service.started if c.service_name == "liaison"
+                   and c.config["ORG_CODE"] == COUNTY)
+    liaison.kill()
+    restarted = with_port(county_conf)
+    run_service(LiaisonService, restarted)
+    act(Client(restarted, "admin"), oid, "report", level="city")
+    run_service.started[-1].kill()
+    current = with_port(county_conf)
+    run_service(LiaisonService, current)
+    wait_until(lambda: city_item(city_conf, oid), timeout=60, what="item after the restart")
+
+    # close the federation connections: the links reconnect and deliver
+    auth = ("guest", "guest")
+
+    def link_connections():  # the management API lists connections a few seconds late
+        return [c["name"] for c in requests.get(f"{county_side.broker.mgmt_url}/api/connections",
+                                                auth=auth, timeout=10).json()
+                if c.get("user") == f"link-{CITY}"]
+    federation_conns = wait_until(link_connections, timeout=30, what="the link's connection")
+    for name in federation_conns:
+        requests.delete(f"{county_side.broker.mgmt_url}/api/connections/{quote(name, safe='')}",
+                        auth=auth, timeout=10)
+    later = reported_up(current, b, "关于公交站台的建议")
+    wait_until(lambda: city_item(city_conf, later), timeout=90, what="item after reconnect")
+    listed = Client(city_conf, "admin", org=CITY).get("/api/v1/opinions?limit=50").json()["items"]
+    assert sorted(o["id"] for o in listed) == sorted(f"{COUNTY}-{x}" for x in (oid, later))
