@@ -3,6 +3,7 @@ import base64
 import binascii
 import json
 import logging
+from datetime import datetime
 from functools import partial
 
 from eventlet.event import Event
@@ -172,3 +173,27 @@ def page(items, limit, key="id"):
     items = items[:limit]
     return {"items": items,
             "next_cursor": encode_cursor(items[-1][key]) if more and items else None}
+
+
+def moment_param(request, name, default):
+    """``?now=YYYY-MM-DDTHH:MM`` (or a date) to run a scan as of another moment
+    (checks and drills); ``default`` when absent; a 422 when unreadable."""
+    raw = request.args.get(name)
+    if not raw:
+        return default
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise problems.Invalid({name: ["时间格式应为 YYYY-MM-DD 或 YYYY-MM-DDTHH:MM"]}) from None
+
+
+def query_args(request, allowed, ints=("year",)):
+    """The query parameters of ``allowed`` (``ints`` as integers); others and
+    malformed integers are a 422 with field messages."""
+    errors = {k: ["不支持的查询参数"] for k in request.args
+              if k not in tuple(allowed) + ("limit", "cursor")}
+    errors.update({k: ["必须是整数"] for k in ints
+                   if k in request.args and not request.args[k].isdigit()})
+    if errors:
+        raise problems.Invalid(errors)
+    return {k: (int(v) if k in ints else v) for k, v in request.args.items() if k in allowed}

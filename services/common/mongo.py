@@ -60,3 +60,15 @@ def find_page(collection, query, limit, after=None, projection=None):
     if after is not None:
         query = {"$and": [query, {"_id": {"$gt": after}}]} if query else {"_id": {"$gt": after}}
     return list(collection.find(query, projection).sort("_id", 1).limit(limit + 1))
+
+
+def iterate(collection, query=None, projection=None, batch=500):
+    """Every document matching ``query``, in ``_id`` order, ``batch`` at a time
+    (a cursor kept open for long is not needed)."""
+    after = None
+    while True:
+        docs = find_page(collection, dict(query or {}), batch, after, projection)
+        yield from docs[:batch]
+        if len(docs) <= batch:
+            return
+        after = docs[batch - 1]["_id"]

@@ -2,14 +2,14 @@
 HTTP (port 8003). Thin: the rules are in stations.py, citizen.py, consult.py
 and opinions.py."""
 import uuid
-from datetime import datetime
 
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
 from services.common import service as platform
-from services.common.http import api, json_body, page, page_params
+from services.common.http import (api, json_body, moment_param, page, page_params,
+                                  query_args)
 from services.common import linkage
 from services.common.auth import Principal
 from services.common.inbox import idempotent
@@ -37,16 +37,6 @@ LEDGER_COLUMNS = [("编号", "_id"), ("站点", "station"), ("类别", "category
 
 def _new_id(prefix):
     return f"{prefix}{uuid.uuid4().hex[:12]}"
-
-
-def _check_args(request, allowed, ints=("year",)):
-    errors = {k: ["不支持的查询参数"] for k in request.args
-              if k not in allowed + ("limit", "cursor")}
-    errors.update({k: ["必须是整数"] for k in ints
-                   if k in request.args and not request.args[k].isdigit()})
-    if errors:
-        raise Invalid(errors)
-    return {k: (int(v) if k in ints else v) for k, v in request.args.items() if k in allowed}
 
 
 def action_input(schemas, action, request):
@@ -144,7 +134,7 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
     @api("GET", "/api/v1/stations")
     def list_stations(self, request):
         limit, after = page_params(request, default=100)
-        args = _check_args(request, ("kind", "township", "place_code", "member",
+        args = query_args(request, ("kind", "township", "place_code", "member",
                                      "below_minimum"), ints=("below_minimum",))
         query = {k: args[k] for k in ("kind", "township", "place_code") if k in args}
         if "member" in args:
@@ -261,7 +251,7 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
     @api("GET", "/api/v1/requests")
     def list_requests(self, request):
         limit, after = page_params(request)
-        args = _check_args(request, ("station", "member", "state", "year", "category"))
+        args = query_args(request, ("station", "member", "state", "year", "category"))
         if args.get("state") and args["state"] not in citizen.STATE_LABELS:
             raise Invalid({"state": ["未知的状态"]})
         query = {{"station": "station_id", "member": "member_id"}.get(k, k): v
@@ -337,12 +327,7 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
     def scan(self, request):
         """Runs the deadline scan now (the timer runs it every 10 minutes);
         ``?now=YYYY-MM-DDTHH:MM`` scans as of another time (checks and drills)."""
-        raw = request.args.get("now")
-        try:
-            now = datetime.fromisoformat(raw) if raw else self.now()
-        except ValueError:
-            raise Invalid({"now": ["时间格式应为 YYYY-MM-DDTHH:MM"]}) from None
-        return self.scan_requests(now)
+        return self.scan_requests(moment_param(request, "now", self.now()))
 
     def scan_requests(self, now):
         report = {"now": now.isoformat(timespec="seconds"), "scanned": 0, "overdue": 0,
@@ -361,7 +346,7 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
 
     # --- ledger (台账) ------------------------------------------------------------
     def ledger_rows(self, request):
-        args = _check_args(request, ("station", "member", "year"))
+        args = query_args(request, ("station", "member", "year"))
         p = request.principal
         if not (p.has_any(STAFF) or args.get("station") in p.ids("station")
                 or args.get("member") in p.ids("member")):
@@ -407,7 +392,7 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
     @api("GET", "/api/v1/consultations")
     def list_consultations(self, request):
         limit, after = page_params(request)
-        args = _check_args(request, ("state", "source", "station", "year"))
+        args = query_args(request, ("state", "source", "station", "year"))
         query = {{"station": "station_id"}.get(k, k): v for k, v in args.items()}
         docs = self.store.page("consultations", query, limit, after)
         return page([self.consultation_view(d, request.principal) for d in docs], limit)
@@ -458,7 +443,7 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
     @api("GET", "/api/v1/opinions")
     def list_opinions(self, request):
         limit, after = page_params(request)
-        args = _check_args(request, ("state", "year", "author", "station"))
+        args = query_args(request, ("state", "year", "author", "station"))
         query = {{"author": "author_member", "station": "station_id"}.get(k, k): v
                  for k, v in args.items()}
         p = request.principal
@@ -579,7 +564,7 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
     # --- statistics -------------------------------------------------------------------
     @api("GET", "/api/v1/liaison/statistics", roles=STAFF)
     def statistics(self, request):
-        args = _check_args(request, ("year",))
+        args = query_args(request, ("year",))
         year = args.get("year") or self.today().year
         by_year = {"year": year}
         return stats.compute(

@@ -1,7 +1,7 @@
 """Liaison's MongoDB collections: stations, requests, consultations, opinions."""
 from pymongo import ReturnDocument
 
-from services.common.mongo import find_page
+from services.common.mongo import find_page, iterate
 from services.common.outbox import Aggregates
 from services.common.problems import NotFound
 
@@ -37,17 +37,8 @@ class LiaisonStore:
     def page(self, kind, query, limit, after=None):
         return find_page(self.db[kind], query, limit, after)
 
-    def all(self, kind, query=None, projection=None, batch=500):
-        after = None
-        while True:
-            q = dict(query or {})
-            if after is not None:
-                q = {"$and": [q, {"_id": {"$gt": after}}]} if q else {"_id": {"$gt": after}}
-            docs = list(self.db[kind].find(q, projection).sort("_id", 1).limit(batch))
-            yield from docs
-            if len(docs) < batch:
-                return
-            after = docs[-1]["_id"]
+    def all(self, kind, query=None, projection=None):
+        return iterate(self.db[kind], query, projection)
 
     def stations_of_member(self, member_id):
         return list(self.all("stations", {"members": member_id}))

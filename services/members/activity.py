@@ -3,11 +3,10 @@
 import hashlib
 import json
 import uuid
-from datetime import datetime
 
 from nameko.timer import timer
 
-from services.common.http import api, json_body, page, page_params
+from services.common.http import api, json_body, moment_param, page, page_params
 from services.common.inbox import Inbox
 from services.common.messaging import event_handler
 from services.common.mongo import find_page
@@ -217,12 +216,7 @@ class MeetingsApi:
     @api("POST", "/api/v1/meetings/scan", roles=("admin",))
     def meeting_scan_http(self, request):
         """Sends due notices and closes finished meetings; ``?today=`` for drills."""
-        raw = request.args.get("today")
-        try:
-            now = datetime.fromisoformat(raw) if raw else self.now()
-        except ValueError:
-            raise Invalid({"today": ["日期格式应为 YYYY-MM-DD"]}) from None
-        return self.meeting_scan(now)
+        return self.meeting_scan(moment_param(request, "today", self.now()))
 
     def meeting_scan(self, now):
         report = {"notices": 0, "closed": 0}

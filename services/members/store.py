@@ -1,7 +1,7 @@
 """Members' MongoDB collection; memberships keyed by their business key."""
 import re
 
-from services.common.mongo import find_page
+from services.common.mongo import find_page, iterate
 from services.common.outbox import Aggregates
 from services.common.problems import NotFound
 
@@ -62,11 +62,5 @@ class MemberStore:
     def search(self, filters, limit, after=None):
         return find_page(self.collection, self.query(filters), limit, after)
 
-    def all(self, filters=None, batch=500):
-        after = None
-        while True:
-            docs = find_page(self.collection, self.query(filters or {}), batch, after)
-            yield from docs[:batch]
-            if len(docs) <= batch:
-                return
-            after = docs[batch - 1]["_id"]
+    def all(self, filters=None):
+        return iterate(self.collection, self.query(filters or {}))

@@ -10,6 +10,7 @@ runs it as of any moment. Contact addresses are fetched over RPC at send time
 and never stored, logged or put in metric labels.
 """
 import base64
+import fnmatch
 import json
 import logging
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from prometheus_client import Counter, Gauge
 
 from services.common import rpc as rpc_clients
 from services.common import service as platform
-from services.common.http import api, json_body
+from services.common.http import api, json_body, moment_param, query_args
 from services.common.inbox import DUPLICATE, Inbox
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
@@ -82,7 +83,7 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
 
     def hooks(self, event_type):
         return [h for h in self.settings.get("webhooks") or ()
-                if any(notify_rules.fnmatch.fnmatchcase(event_type, p)
+                if any(fnmatch.fnmatchcase(event_type, p)
                        for p in h.get("events") or ("*",))]
 
     # --- events in ------------------------------------------------------------
@@ -288,12 +289,7 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
     def dispatch_now(self, request):
         """Runs a dispatch pass now (a timer runs it every second);
         ``?now=YYYY-MM-DDTHH:MM`` runs it as of another moment."""
-        raw = request.args.get("now")
-        try:
-            now = datetime.fromisoformat(raw) if raw else self.now()
-        except ValueError:
-            raise Invalid({"now": ["时间格式应为 YYYY-MM-DDTHH:MM"]}) from None
-        return self.dispatch(now)
+        return self.dispatch(moment_param(request, "now", self.now()))
 
     # --- the in-app inbox ----------------------------------------------------------
     def recipient(self, request, given=None):
@@ -382,12 +378,8 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
     # --- deliveries for the office -----------------------------------------------------
     @api("GET", "/api/v1/deliveries", roles=("admin", "reviewer"))
     def deliveries(self, request):
-        allowed = ("state", "channel", "recipient", "limit")
-        unknown = [k for k in request.args if k not in allowed]
-        if unknown:
-            raise Invalid({k: ["不支持的查询参数"] for k in unknown})
-        query = {k: request.args[k] for k in ("state", "channel", "recipient")
-                 if request.args.get(k)}
+        query = {k: v for k, v in query_args(request, ("state", "channel", "recipient"),
+                                              ints=()).items() if v}
         limit = int(request.args["limit"]) if request.args.get("limit", "").isdigit() else 100
         docs = list(self.store.deliveries.find(query, {"body": 0}).sort("_id", 1).limit(limit))
         return {"count": self.store.deliveries.count_documents(query),

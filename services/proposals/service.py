@@ -1,14 +1,13 @@
 """Proposals service: the 提案 lifecycle over HTTP (port 8002), the unit
 directory, routing suggestions, deadline scans and statistics."""
 import uuid
-from datetime import date
 
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
 from services.common import service as platform
-from services.common.http import api, json_body, page, page_params
+from services.common.http import api, json_body, moment_param, page, page_params
 from services.common.inbox import idempotent
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
@@ -244,12 +243,7 @@ class ProposalsService(rpc_clients.MembersLookup, platform.PlatformService):
     def scan(self, request):
         """Runs the deadline scan now (the timer runs it hourly);
         ``?today=YYYY-MM-DD`` scans as of another day (for checks and drills)."""
-        raw = request.args.get("today")
-        try:
-            today = date.fromisoformat(raw) if raw else self.today()
-        except ValueError:
-            raise Invalid({"today": ["日期格式应为 YYYY-MM-DD"]}) from None
-        return self.scan_all(today)
+        return self.scan_all(moment_param(request, "today", self.now()).date())
 
     def scan_all(self, today):
         rules = self.rules()

@@ -3,7 +3,7 @@ import re
 
 from pymongo import ReturnDocument
 
-from services.common.mongo import find_page
+from services.common.mongo import find_page, iterate
 from services.common.outbox import Aggregates
 from services.common.problems import NotFound
 
@@ -72,17 +72,8 @@ class ProposalStore:
     def search(self, filters, scope, limit, after=None):
         return find_page(self.collection, self.query(filters, scope), limit, after)
 
-    def all(self, query=None, projection=None, batch=500):
-        after = None
-        while True:
-            q = dict(query or {})
-            if after is not None:
-                q = {"$and": [q, {"_id": {"$gt": after}}]} if q else {"_id": {"$gt": after}}
-            docs = list(self.collection.find(q, projection).sort("_id", 1).limit(batch))
-            yield from docs
-            if len(docs) < batch:
-                return
-            after = docs[-1]["_id"]
+    def all(self, query=None, projection=None):
+        return iterate(self.collection, query, projection)
 
     def for_period(self, year=None, session=None):
         query = {"session": session} if session else ({"year": year} if year else {})
