@@ -89,3 +89,15 @@ class Seq(BaseSchema):
 
 def action_schema(name, **attrs):
     return type(name, (Seq,), attrs)()
+
+
+class Contact(BaseSchema):
+    """A contact person of a unit or a station (personal: never in events)."""
+    name = Str(required=True, validate=Length(1, 50))
+    phone = Str(load_default=None, validate=Length(max=30))
+    email = fields.Email(load_default=None, error_messages=_msgs({"invalid": "邮箱格式不正确"}))
+
+
+def Contacts(**kw):
+    kw.setdefault("error_messages", _msgs({"invalid": "必须是列表"}))
+    return fields.List(Nested(Contact), **kw)

@@ -1,8 +1,8 @@
 """Liaison API input: one schema per request body, Chinese messages."""
 from marshmallow import validate
 
-from services.common.schemas import (BaseSchema, Bool, Date, Int, Length, Nested, OneOf,
-                                     Str, StrList, action_schema)
+from services.common.schemas import (BaseSchema, Bool, Contacts, Date, Int, Length, Nested,
+                                     OneOf, Str, StrList, action_schema)
 
 from . import citizen, consult, opinions, stations
 
@@ -18,11 +18,13 @@ class StationIn(BaseSchema):
     place_code = Str(required=True)
     address = Str(load_default=None, validate=Length(max=200))
     members = StrList(load_default=list)
+    contacts = Contacts(load_default=list)
 
 
 class StationPatch(BaseSchema):
     name = Str(validate=Length(1, 100))
     address = Str(allow_none=True, validate=Length(max=200))
+    contacts = Contacts()
     active = Bool()
     seq = Int(load_default=None)
 

@@ -110,13 +110,20 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
     def list_places(self, request):
         return {"items": list(self.places.by_code.values())}
 
-    def station_view(self, doc):
+    def station_view(self, doc, principal):
+        """A station; its contact people only for the office and its own staff."""
         out = strip_internal(doc)
+        if not (principal.has_any(STAFF) or doc["_id"] in principal.ids("station")):
+            out.pop("contacts", None)
         out["id"] = out.pop("_id")
         out["kind_label"] = stations.KINDS[doc["kind"]]
         out["meets_minimum"] = bool(doc.get("meets_minimum"))
         out["minimum"] = stations.minimum_for(doc, self.room_minimum)
         return out
+
+    def station_changed(self, request, doc, fields, events):
+        return self.station_view(self.apply(request, "stations", doc, fields, events),
+                                 request.principal)
 
     @api("POST", "/api/v1/stations", roles=("admin",))
     def create_station(self, request):
@@ -129,7 +136,8 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
             members_found=self.active_members(data.get("members") or ()),
             room_minimum=self.room_minimum)
         doc = self.create(request, "stations", doc, events)
-        return 201, {"Location": f"/api/v1/stations/{station_id}"}, self.station_view(doc)
+        return 201, {"Location": f"/api/v1/stations/{station_id}"}, self.station_view(
+            doc, request.principal)
 
     @api("GET", "/api/v1/stations")
     def list_stations(self, request):
@@ -142,11 +150,12 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
         if "below_minimum" in args:
             query["meets_minimum"] = 0 if args["below_minimum"] else 1
         docs = self.store.page("stations", query, limit, after)
-        return page([self.station_view(d) for d in docs], limit)
+        return page([self.station_view(d, request.principal) for d in docs], limit)
 
     @api("GET", "/api/v1/stations/<string:station_id>")
     def get_station(self, request, station_id):
-        return self.station_view(self.store.require("stations", station_id))
+        return self.station_view(self.store.require("stations", station_id),
+                                 request.principal)
 
     @api("PATCH", "/api/v1/stations/<string:station_id>", roles=("admin",))
     def update_station(self, request, station_id):
@@ -157,7 +166,7 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
         fields = {k: v for k, v in data.items() if doc.get(k) != v}
         events = [("station.updated", stations.payload(dict(doc, **fields),
                                                        changed=sorted(fields)))] if fields else []
-        return self.station_view(self.apply(request, "stations", doc, fields, events))
+        return self.station_changed(request, doc, fields, events)
 
     @api("POST", "/api/v1/stations/<string:station_id>/members", roles=("admin",))
     def assign_member(self, request, station_id):
@@ -167,14 +176,14 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
         fields, events = stations.assign(
             doc, member, room_minimum=self.room_minimum,
             active_member=member in self.active_members([member]))
-        return self.station_view(self.apply(request, "stations", doc, fields, events))
+        return self.station_changed(request, doc, fields, events)
 
     @api("DELETE", "/api/v1/stations/<string:station_id>/members/<string:member_id>",
          roles=("admin",))
     def unassign_member(self, request, station_id, member_id):
         doc = self.store.require("stations", station_id)
         fields, events = stations.unassign(doc, member_id, room_minimum=self.room_minimum)
-        return self.station_view(self.apply(request, "stations", doc, fields, events))
+        return self.station_changed(request, doc, fields, events)
 
     def staff_station(self, request, station_id):
         doc = self.store.require("stations", station_id)
@@ -187,7 +196,7 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
         data = reception_in.load_or_raise(json_body(request))
         doc = self.staff_station(request, station_id)
         fields, events = stations.schedule_reception(doc, data, today=self.today())
-        return 201, {}, self.station_view(self.apply(request, "stations", doc, fields, events))
+        return 201, {}, self.station_changed(request, doc, fields, events)
 
     @api("POST", "/api/v1/stations/<string:station_id>/activities")
     def hold_activity(self, request, station_id):
@@ -205,7 +214,8 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
         if not (p.has_any(STAFF) or member_id in p.ids("member")):
             raise Forbidden("当前角色无权查看")
         return {"member_id": member_id,
-                "items": [self.station_view(s) for s in self.store.stations_of_member(member_id)]}
+                "items": [self.station_view(s, request.principal)
+                          for s in self.store.stations_of_member(member_id)]}
 
     # --- citizen requests -------------------------------------------------------
     def request_scope(self, principal):
@@ -601,6 +611,13 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
                 self.apply(None, "requests", r, fields, events, actor=actor)
 
     # --- RPC ---------------------------------------------------------------------
+    @rpc
+    def get_station_contacts(self, station_id):
+        """Contacts for a notification being sent now; never stored by the caller."""
+        doc = self.store.get("stations", station_id)
+        return {"station_id": station_id, "name": doc["name"],
+                "contacts": doc.get("contacts") or []} if doc else None
+
     @rpc
     def station_info(self, station_id):
         doc = self.store.get("stations", station_id)

@@ -61,7 +61,8 @@ def new_station(data, *, station_id, places, org, members_found, room_minimum):
     doc = {"_id": station_id, "org": org, "name": data["name"], "kind": data["kind"],
            "place_code": place["code"], "place_name": place["name"], "level": place["level"],
            "township": place["township"], "township_name": place["township_name"],
-           "address": data.get("address"), "members": members, "active": 1,
+           "address": data.get("address"), "contacts": list(data.get("contacts") or ()),
+           "members": members, "active": 1,
            "reception_days": [], "activities": 0}
     doc["meets_minimum"] = int(meets_minimum(doc, room_minimum))
     events = [("station.created", payload(doc))]

@@ -68,6 +68,7 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
     db = Mongo(indexes=INDEXES)
     members = RpcProxy("members")
     proposals = RpcProxy("proposals")
+    liaison = RpcProxy("liaison")
     loaded_rules = LoadedRules()
 
     @property
@@ -222,13 +223,16 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
             found.update({f"member:{k}": v for k, v in rpc_clients.call(
                 self.members, "get_contacts", members, what="委员服务",
                 timeout=self.config.get("RPC_TIMEOUT_SECONDS")).items()})
-        for unit in sorted({d["recipient"] for d in deliveries
-                            if d["recipient"].startswith("unit:")}):
-            contact = rpc_clients.call(self.proposals, "get_unit_contacts",
-                                       unit.split(":", 1)[1], what="提案服务",
-                                       timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
-            if contact:
-                found[unit] = contact
+        owners = {"unit": (self.proposals, "get_unit_contacts", "提案服务"),
+                  "station": (self.liaison, "get_station_contacts", "联络站服务")}
+        for recipient in sorted({d["recipient"] for d in deliveries}):
+            kind, rid = recipient.split(":", 1)
+            if kind in owners:
+                proxy, method, what = owners[kind]
+                contact = rpc_clients.call(proxy, method, rid, what=what,
+                                           timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
+                if contact:
+                    found[recipient] = contact
         return found
 
     def message_of(self, d):

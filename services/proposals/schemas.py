@@ -1,8 +1,8 @@
 """Proposals API input: one schema per request body, Chinese messages."""
 from marshmallow import fields, validate
 
-from services.common.schemas import (BaseSchema, Bool, Date, Int, Length, Nested, OneOf,
-                                     Seq, Str, StrList, action_schema, messages)
+from services.common.schemas import (BaseSchema, Bool, Contacts, Date, Int, Length, Nested,
+                                     OneOf, Seq, Str, StrList, action_schema, messages)
 
 from . import domain
 
@@ -95,12 +95,6 @@ ACTIONS = {
 }
 
 
-class UnitContact(BaseSchema):
-    name = Str(required=True, validate=Length(1, 50))
-    phone = Str(load_default=None, validate=Length(max=30))
-    email = fields.Email(load_default=None, error_messages=dict(messages, invalid="邮箱格式不正确"))
-
-
 UNIT_KINDS = {"government": "政府部门", "party": "党委部门", "court": "法院",
               "procuratorate": "检察院", "people_org": "人民团体",
               "public_institution": "事业单位", "enterprise": "企业", "other": "其他"}
@@ -112,8 +106,7 @@ class UnitIn(BaseSchema):
     name = Str(required=True, validate=Length(1, 100))
     kind = Str(required=True, validate=OneOf(list(UNIT_KINDS), list(UNIT_KINDS.values())))
     topics = StrList(load_default=list)
-    contacts = fields.List(Nested(UnitContact), load_default=list,
-                           error_messages=dict(messages, invalid="必须是列表"))
+    contacts = Contacts(load_default=list)
     active = Bool(load_default=True)
 
 
@@ -121,8 +114,7 @@ class UnitPatch(BaseSchema):
     name = Str(validate=Length(1, 100))
     kind = Str(validate=OneOf(list(UNIT_KINDS), list(UNIT_KINDS.values())))
     topics = StrList()
-    contacts = fields.List(Nested(UnitContact), error_messages=dict(messages,
-                                                                    invalid="必须是列表"))
+    contacts = Contacts()
     active = Bool()
     seq = Int(load_default=None)
 

@@ -317,3 +317,28 @@ def test_a_notice_to_every_member_is_one_delivery_per_person_and_channel(
     metrics = requests.get(f"http://{platform.config['WEB_SERVER_ADDRESS']}/metrics").text
     assert not any(p in metrics for p in platform.phones.values())
     assert datetime.fromisoformat(report["now"]).date().isoformat() == DAY
+
+
+def test_a_station_is_reached_at_its_contacts_fetched_from_liaison(
+        run_service, config, providers):
+    from services.liaison.service import LiaisonService
+    platform = Platform(run_service, config, providers, members=2)
+    liaison_conf = with_port(config)
+    run_service(LiaisonService, liaison_conf)
+    a = platform.ids[0]
+    resp = Client(liaison_conf, "admin").post("/api/v1/stations", json={
+        "id": "st1", "name": "城南社区委员联络站", "kind": "liaison", "place_code": "140428100201",
+        "members": [a], "contacts": [{"name": "站长", "email": "st1@example.org",
+                                      "phone": "13700000009"}]})
+    assert resp.status_code == 201 and resp.json()["contacts"][0]["email"] == "st1@example.org"
+    assert "contacts" not in Client(liaison_conf, f"member:{a}").get(
+        "/api/v1/stations/st1").json()
+    platform.publish("liaison", "request.overdue", {
+        "request_id": "RQ9", "station_id": "st1", "state": "accepted", "category": "appeal",
+        "title": "路灯", "member_id": a, "year": 2026, "stage": "close", "due": "2026-06-01",
+        "escalate_to": "office"})
+    platform.wait_inbox("station:st1", 1)
+    assert platform.dispatch(f"{DAY}T10:00")["failed"] == 0
+    to_station = [m for m in platform.smtp.messages() if m["to"] == "st1@example.org"]
+    assert len(to_station) == 1 and to_station[0]["subject"] == "群众诉求超期提醒"
+    assert [r["json"]["to"] for r in platform.sms.received].count(["13700000009"]) == 1
