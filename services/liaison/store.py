@@ -37,8 +37,8 @@ class LiaisonStore:
     def page(self, kind, query, limit, after=None):
         return find_page(self.db[kind], query, limit, after)
 
-    def all(self, kind, query=None, projection=None):
-        return iterate(self.db[kind], query, projection)
+    def all(self, kind, query=None, projection=None, batch=500):
+        return iterate(self.db[kind], query, projection, batch)
 
     def stations_of_member(self, member_id):
         return list(self.all("stations", {"members": member_id}))

@@ -62,5 +62,5 @@ class MemberStore:
     def search(self, filters, limit, after=None):
         return find_page(self.collection, self.query(filters), limit, after)
 
-    def all(self, filters=None):
-        return iterate(self.collection, self.query(filters or {}))
+    def all(self, filters=None, batch=500):
+        return iterate(self.collection, self.query(filters or {}), batch=batch)

@@ -27,7 +27,7 @@ from services.common.http import api, json_body, moment_param, query_args
 from services.common.inbox import DUPLICATE, Inbox
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
-from services.common.problems import Forbidden, Invalid, NotFound
+from services.common.problems import Forbidden, Invalid, NotFound, Unavailable
 
 from . import channels, policy
 from . import rules as notify_rules
@@ -45,6 +45,7 @@ QUEUE_AGE = Gauge("zhzx_notify_queue_age_seconds",
 NOTIFICATIONS = Counter("zhzx_notify_notifications_total", "In-app notifications created",
                         ["kind"])
 SCOPED = ("member", "unit", "station", "leader")
+UNRESOLVED = object()  # a recipient whose contacts could not be fetched this pass
 
 
 class LoadedRules(DependencyProvider):
@@ -220,17 +221,24 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
                           if d["recipient"].startswith("member:")})
         found = {}
         if members:
-            found.update({f"member:{k}": v for k, v in rpc_clients.call(
-                self.members, "get_contacts", members, what="委员服务",
-                timeout=self.config.get("RPC_TIMEOUT_SECONDS")).items()})
+            try:
+                found.update({f"member:{k}": v for k, v in rpc_clients.call(
+                    self.members, "get_contacts", members, what="委员服务",
+                    timeout=self.config.get("RPC_TIMEOUT_SECONDS")).items()})
+            except Unavailable:  # retried later; other recipients go on
+                found.update({f"member:{m}": UNRESOLVED for m in members})
         owners = {"unit": (self.proposals, "get_unit_contacts", "提案服务"),
                   "station": (self.liaison, "get_station_contacts", "联络站服务")}
         for recipient in sorted({d["recipient"] for d in deliveries}):
             kind, rid = recipient.split(":", 1)
             if kind in owners:
                 proxy, method, what = owners[kind]
-                contact = rpc_clients.call(proxy, method, rid, what=what,
-                                           timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
+                try:
+                    contact = rpc_clients.call(proxy, method, rid, what=what,
+                                               timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
+                except Unavailable:  # retried later; other recipients go on
+                    found[recipient] = UNRESOLVED
+                    continue
                 if contact:
                     found[recipient] = contact
         return found
@@ -253,7 +261,10 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
                     raise channels.NoAddress("webhook no longer configured")
                 channels.send_webhook(hook, d["body"].encode(), d["event_type"])
             else:
-                to = channels.addresses(contacts.get(d["recipient"]) or {}, channel)
+                contact = contacts.get(d["recipient"])
+                if contact is UNRESOLVED:
+                    raise channels.SendError("contacts unavailable (owning service down)")
+                to = channels.addresses(contact or {}, channel)
                 if not to:
                     raise channels.NoAddress(f"no {channel} address")
                 title, body = self.message_of(d)

@@ -72,8 +72,8 @@ class ProposalStore:
     def search(self, filters, scope, limit, after=None):
         return find_page(self.collection, self.query(filters, scope), limit, after)
 
-    def all(self, query=None, projection=None):
-        return iterate(self.collection, query, projection)
+    def all(self, query=None, projection=None, batch=500):
+        return iterate(self.collection, query, projection, batch)
 
     def for_period(self, year=None, session=None):
         query = {"session": session} if session else ({"year": year} if year else {})
