@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from deploy import local
 from services.common.auth import issue_token
-from services.common.config import load_config
+from services.common.config import load_config, platform_data
 from services.liaison import demo as liaison_demo
 from services.members import demo as members_demo
 from services.proposals import demo as proposals_demo
@@ -54,9 +54,9 @@ def session_days(today):
     return None, None
 
 
-def load_proposals(name, token, out):
+def load_proposals(name, token, out, level="county"):
     units_url = local.service_url(name, "proposals", "/api/v1/units")
-    created = sum(1 for unit in proposals_demo.units()
+    created = sum(1 for unit in proposals_demo.units(level)
                   if _request(units_url, token, unit)[0] == 201)
     today = date.today()
     session, days = session_days(today)
@@ -70,13 +70,15 @@ def load_proposals(name, token, out):
         f"{len(report['errors'])} refused")
 
 
-def load_liaison(name, token, out):
-    config = load_config(local.ROOT / "deploy" / "config" / "platform.yaml")
-    places = config["LIAISON"]["places"]
+def load_liaison(name, token, out, records=True):
+    places = platform_data("places", local.platform_env(name)["ORG_CODE"], {})
     ids = member_ids(name, token)
     stations = liaison_demo.stations(places, ids)
     url = local.service_url(name, "liaison", "/api/v1/stations")
     created = sum(1 for s in stations if _request(url, token, s)[0] == 201)
+    if not records:
+        out(f"[{name}] demo liaison: {created} stations created")
+        return
     today = date.today()
     records = (liaison_demo.requests(stations, year=today.year, until=today,
                                      org=local.platform_env(name)["ORG_CODE"])
@@ -96,13 +98,66 @@ def load_demo(name="county", out=print):
     token = issue_token(env["JWT_SECRET"], org=env["ORG_CODE"], roles=["admin"],
                         sub="demo-loader")
     city = env["ORG_LEVEL"] == "city"
-    csv_bytes = members_demo.roster_csv(
-        members_demo.members(120, seed=140400) if city else members_demo.members(200))
+    csv_bytes = members_demo.roster_csv(city_roster() if city else members_demo.members(200))
     report = _post(local.service_url(name, "members", "/api/v1/members/import"),
                    csv_bytes, token, "text/csv")
     out(f"[{name}] demo roster: {report['created']} appointed, {report['updated']} updated, "
         f"{report['unchanged']} unchanged, {len(report['errors'])} rejected rows")
-    if city:  # the city's own roster; its 社情民意 come up from the county
+    if city:  # its own proposals and tasks; 社情民意 and 联动提案 come up from the county
+        load_proposals(name, token, out, level="city")
+        load_liaison(name, token, out, records=False)
+        load_tasks(name, token, env, out)
         return
     load_proposals(name, token, out)
     load_liaison(name, token, out)
+    load_linked(name, token, out)
+
+
+def city_roster():
+    """The city's 120 members: ten of them also sit on the county's committee
+    (the same people, so the roll-up counts them once)."""
+    both = [dict(m, role="member", committees=["提案委"]) for m in members_demo.members(200)[1:11]]
+    return both + members_demo.members(110, seed=140400)
+
+
+def load_tasks(name, token, env, out):
+    """Two tasks for the linked counties, once."""
+    url = local.service_url(name, "liaison", "/api/v1/tasks")
+    if _request(url + "?limit=1", token)[1]["items"] or not env.get("CHILD_ORGS"):
+        return
+    today = date.today()
+    for kind, title, content, days in (
+            ("research", "关于县域医疗卫生共同体建设的联合调研",
+             "请各县（区）政协组织相关界别委员开展调研，报送调研报告。", 30),
+            ("notice", "关于报送年度委员履职情况的通知", "请汇总本级委员年度履职情况并报送。", 14)):
+        _request(url, token, {"kind": kind, "title": title, "content": content,
+                              "due_on": (today + timedelta(days=days)).isoformat()})
+    out(f"[{name}] demo tasks for the linked counties: 2 created")
+
+
+def load_linked(name, token, out):
+    """Live steps that reach the city: two proposals beyond county remit
+    forwarded, three 社情民意 reported to the city; once."""
+    proposals = local.service_url(name, "proposals", "/api/v1/proposals")
+    if _request(proposals + "?state=forwarded&limit=1", token)[1]["items"]:
+        return
+    ids = member_ids(name, token)
+    for i, (title, reason) in enumerate((
+            ("关于开通长子至长治城际公交的建议", "线路跨县区，须市交通运输局统筹"),
+            ("关于浊漳河南源跨县流域综合治理的建议", "流域跨县，须市级统筹治理"))):
+        body = {"kind": "member", "type": "interim", "title": title, "lead_member": ids[i],
+                "situation": "群众反映强烈。", "analysis": "事项超出县级职权。",
+                "suggestions": "建议由市级部门统筹解决。", "category": "livelihood"}
+        pid = _request(proposals, token, body)[1]["id"]
+        for action, data in (("submit", {}), ("classify", {}),
+                             ("propose", {"decision": "forward", "reason": reason}),
+                             ("decide", {})):
+            _request(f"{proposals}/{pid}/actions/{action}", token, data)
+    opinions = local.service_url(name, "liaison", "/api/v1/opinions")
+    for i, title in enumerate(("关于农村留守老人助餐服务的建议", "关于中小学课后服务的建议",
+                               "关于规范农村自建房的建议")):
+        oid = _request(opinions, token, {"title": title, "content": "建议……",
+                                         "author_member": ids[i]})[1]["id"]
+        for action, data in (("accept", {}), ("issue", {}), ("report", {"level": "city"})):
+            _request(f"{opinions}/{oid}/actions/{action}", token, data)
+    out(f"[{name}] demo linkage: 2 proposals forwarded and 3 社情民意 reported to the city")

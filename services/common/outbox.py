@@ -14,6 +14,7 @@ from kombu import Queue
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
+from pymongo.errors import DuplicateKeyError
 
 from .envelope import make_event
 from .mongo import connect, database_name
@@ -49,6 +50,18 @@ class Change:
         event[LINK] = {"to": str(to), "via": via}
         return event
 
+    def batch(self, aggregate_id, base_seq, events, linked=()):
+        """The envelopes of one change: local ``events`` ``(type, payload)``
+        numbered on from ``base_seq``, then ``linked`` ones ``(type, payload,
+        to, via)``. A linked event is this change told to another platform:
+        it carries the aggregate's version after the change and does not add
+        one (a change with linked events only is one new version)."""
+        out = [self.event(t, aggregate_id, base_seq + i + 1, body)
+               for i, (t, body) in enumerate(events)]
+        version = base_seq + max(len(out), 1)
+        return out + [self.linked(t, aggregate_id, version, body, to=to, via=via)
+                      for t, body, to, via in linked]
+
 
 class Aggregates:
     """Writes aggregates of one collection together with their events."""
@@ -66,6 +79,15 @@ class Aggregates:
 
     def create(self, doc, events):
         self.collection.insert_one(self.create_doc(doc, events))
+
+    def create_once(self, doc, events):
+        """Create ``doc`` unless one with its id exists (a copy made by an
+        earlier delivery of the same event): True if created now."""
+        try:
+            self.create(doc, events)
+            return True
+        except DuplicateKeyError:
+            return False
 
     def create_many(self, docs_and_events):
         docs = [self.create_doc(d, ev) for d, ev in docs_and_events]
@@ -207,14 +229,15 @@ class OutboxRelay(DependencyProvider):
         from .linkage import LINK
         events = sorted((doc.get(OUTBOX) or {}).values(), key=lambda e: e["seq"])
         sent = []
-        link_blocked = False
+        blocked = set()   # (exchange, target org) without a route yet
         for event in events:
-            if LINK in event and link_blocked:
-                continue  # keeps the link's per-aggregate order
+            route = (event[LINK]["via"], event[LINK]["to"]) if LINK in event else None
+            if route in blocked:
+                continue  # keeps the per-aggregate order towards that platform
             if self._publish(event):
                 sent.append(event)
-            else:  # a linked event without a route yet: it and later linked ones wait
-                link_blocked = True
+            else:  # no route to that platform yet: it and its later events wait
+                blocked.add(route)
         unset = {f"{OUTBOX}.{e['event_id']}": "" for e in sent}
         if len(sent) < len(events):
             if unset:

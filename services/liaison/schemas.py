@@ -4,7 +4,7 @@ from marshmallow import validate
 from services.common.schemas import (BaseSchema, Bool, Contacts, Date, Int, Length, Nested,
                                      OneOf, Str, StrList, action_schema)
 
-from . import citizen, consult, opinions, stations
+from . import citizen, consult, opinions, stations, tasks
 
 ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,39}$",
                      error="编码只能包含字母、数字、- 和 _，长度 2–40")
@@ -132,3 +132,20 @@ OPINION_ACTIONS = {
 station_in, station_patch = StationIn(), StationPatch()
 assignment_in, reception_in, activity_in = Assignment(), Reception(), Activity()
 request_in, consultation_in, opinion_in = RequestIn(), ConsultationIn(), OpinionIn()
+
+
+class TaskIn(BaseSchema):
+    kind = Str(required=True, validate=OneOf(list(tasks.KINDS), list(tasks.KINDS.values())))
+    title = Str(required=True, validate=Length(1, 100))
+    content = Str(required=True, validate=Length(1, 5000))
+    due_on = Date(required=True)
+    targets = StrList(load_default=list)
+
+
+TASK_ACTIONS = {
+    "accept": action_schema("AcceptTask"),
+    "report": action_schema("ReportTask", summary=Str(required=True, validate=Length(1, 3000)),
+                            completed_on=Date(load_default=None),
+                            refs=StrList(load_default=list)),
+}
+task_in = TaskIn()

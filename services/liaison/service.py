@@ -10,8 +10,9 @@ from pymongo.errors import DuplicateKeyError
 from services.common import service as platform
 from services.common.http import (api, json_body, moment_param, page, page_params,
                                   query_args)
-from services.common import linkage
+from services.common import linkage, rollup
 from services.common.auth import Principal
+from services.common.config import platform_data
 from services.common.inbox import idempotent
 from services.common.linkage import linked_handler
 from services.common.messaging import event_handler
@@ -21,10 +22,10 @@ from services.common.problems import Conflict, Forbidden, Invalid, NotFound, Una
 from services.common import rpc as rpc_clients
 from services.common.xlsx import workbook, xlsx_response
 
-from . import citizen, consult, history, opinions, stations, stats
-from .schemas import (CONSULTATION_ACTIONS, OPINION_ACTIONS, REQUEST_ACTIONS, activity_in,
-                      assignment_in, consultation_in, opinion_in, reception_in, request_in,
-                      station_in, station_patch)
+from . import citizen, consult, history, opinions, stations, stats, tasks
+from .schemas import (CONSULTATION_ACTIONS, OPINION_ACTIONS, REQUEST_ACTIONS, TASK_ACTIONS,
+                      activity_in, assignment_in, consultation_in, opinion_in, reception_in,
+                      request_in, station_in, station_patch, task_in)
 from .store import INDEXES, LiaisonStore
 
 STAFF = ("admin", "reviewer")
@@ -52,11 +53,23 @@ def with_id(view):
     return view
 
 
-class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
+def rollup_figures(db, year):
+    """This year's liaison figures (社情民意 included) as the city sees them."""
+    store, by_year = LiaisonStore(db), {"year": year}
+    return stats.compute(
+        year, list(store.all("requests", by_year, {"history": 0, "contact": 0})),
+        list(store.all("consultations", by_year)),
+        list(store.all("opinions", by_year, {"versions": 0})), store.stations_by_id())
+
+
+class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.PlatformService):
     name = "liaison"
+    rollup_kind = "liaison"
 
     db = Mongo(indexes=INDEXES)
-    outbox = OutboxRelay("stations", "requests", "consultations", "opinions")
+    outbox = OutboxRelay("stations", "requests", "consultations", "opinions", "tasks",
+                         rollup.ROLLUPS)
+    figures_rollup = rollup.StatisticsRollup("liaison", rollup_figures)
     members = RpcProxy("members")
 
     @property
@@ -69,7 +82,11 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
 
     @property
     def places(self):
-        return stations.Places.from_config(self.settings.get("places"))
+        """``LIAISON.places`` if set, else this platform's places file."""
+        places = self.settings.get("places")
+        if places is None:
+            places = platform_data("places", self.identity.org_code, self.config)
+        return stations.Places.from_config(places)
 
     @property
     def room_minimum(self):
@@ -82,20 +99,20 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
     def apply(self, request, kind, doc, fields, events, actor=None, linked=()):
         """Store ``fields`` on ``doc`` with ``events`` (optimistic on ``seq``),
         and ``linked`` events ``(type, payload, to, via)`` for other platforms."""
-        change = self.change(request, actor=actor)
-        evs = [change.event(t, doc["_id"], doc["seq"] + i + 1, body)
-               for i, (t, body) in enumerate(events)]
-        evs += [change.linked(t, doc["_id"], doc["seq"] + len(evs) + i + 1, body, to=to, via=via)
-                for i, (t, body, to, via) in enumerate(linked)]
+        evs = self.change(request, actor=actor).batch(doc["_id"], doc["seq"], events, linked)
         if fields or evs:
             self.store.aggregates(kind).change(doc["_id"], doc["seq"], fields, evs)
         return self.store.require(kind, doc["_id"])
 
-    def create(self, request, kind, doc, events, actor=None):
-        change = self.change(request, actor=actor)
-        self.store.aggregates(kind).create(doc, [
-            change.event(t, doc["_id"], i + 1, body) for i, (t, body) in enumerate(events)])
+    def create(self, request, kind, doc, events, actor=None, linked=()):
+        self.store.aggregates(kind).create(
+            doc, self.change(request, actor=actor).batch(doc["_id"], 0, events, linked))
         return self.store.require(kind, doc["_id"])
+
+    def received_copy(self, kind, doc, events, origin):
+        """This platform's copy of another platform's item (once)."""
+        self.store.aggregates(kind).create_once(
+            doc, self.change(actor=f"org:{origin}").batch(doc["_id"], 0, events))
 
     @staticmethod
     def expected_seq(doc, data):
@@ -521,10 +538,7 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
         doc, events = opinions.received(p, origin=event["origin"],
                                         opinion_id=f"{event['origin']}-{p['opinion_id']}",
                                         org=self.identity.org_code, today=self.today())
-        try:
-            self.create(None, "opinions", doc, events, actor=f"org:{event['origin']}")
-        except DuplicateKeyError:
-            pass
+        self.received_copy("opinions", doc, events, event["origin"])
 
     @linked_handler(linkage.DOWN, "opinion.feedback")
     @idempotent
@@ -545,6 +559,65 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
             orgs=self.settings.get("upper_orgs") or {},
             instruction_id=f"IN-{event['event_id'][:12]}")
         self.apply(None, "opinions", doc, fields, events, actor=f"org:{event['origin']}")
+
+    # --- tasks between the city and its counties (三级联动, downward) ---------------
+    def task_view(self, doc, principal):
+        return with_id(tasks.FLOW.view(tasks.view(strip_internal(doc), self.today()), principal))
+
+    @api("POST", "/api/v1/tasks", roles=("admin",))
+    def create_task(self, request):
+        """A task for the linked counties: one linked ``task.assigned`` each."""
+        data = task_in.load_or_raise(json_body(request))
+        doc, events, linked = tasks.new_task(
+            data, task_id=f"{self.identity.org_code}-{_new_id('T')}",
+            org=self.identity.org_code, children=self.identity.child_names, today=self.today())
+        doc = self.create(request, "tasks", doc, events,
+                          linked=[(t, body, to, linkage.DOWN) for t, body, to in linked])
+        return 201, {"Location": f"/api/v1/tasks/{doc['_id']}"}, self.task_view(
+            doc, request.principal)
+
+    @api("GET", "/api/v1/tasks", roles=STAFF)
+    def list_tasks(self, request):
+        """``direction=sent`` (given to counties) or ``received`` (from the city)."""
+        limit, after = page_params(request)
+        args = query_args(request, ("state", "kind", "year", "direction"))
+        direction = args.pop("direction", None)
+        if direction not in (None, "sent", "received"):
+            raise Invalid({"direction": ["取值应为 sent 或 received"]})
+        if direction:
+            args["source"] = {"$exists": direction == "received"}
+        docs = self.store.page("tasks", args, limit, after)
+        return page([self.task_view(d, request.principal) for d in docs], limit)
+
+    @api("GET", "/api/v1/tasks/<string:task_id>", roles=STAFF)
+    def read_task(self, request, task_id):
+        return self.task_view(self.store.require("tasks", task_id), request.principal)
+
+    @api("POST", "/api/v1/tasks/<string:task_id>/actions/<string:action>")
+    def act_on_task(self, request, task_id, action):
+        data = action_input(TASK_ACTIONS, action, request)
+        doc = self.expected_seq(self.store.require("tasks", task_id), data)
+        tasks.FLOW.check(doc, action, request.principal)
+        fields, events, linked = tasks.act(doc, action, data, today=self.today())
+        return self.task_view(self.apply(request, "tasks", doc, fields, events, linked=[
+            (t, body, to, linkage.UP) for t, body, to in linked]), request.principal)
+
+    @linked_handler(linkage.DOWN, "task.assigned")
+    @idempotent
+    def on_task_assigned(self, event):
+        doc, events = tasks.received(event["payload"], origin=event["origin"],
+                                     org=self.identity.org_code, today=self.today())
+        self.received_copy("tasks", doc, events, event["origin"])
+
+    @linked_handler(linkage.UP, "task.progressed")
+    @idempotent
+    def on_task_progressed(self, event):
+        """A county accepted or reported on a task: onto its target (a
+        Conflict with another county's report retries the delivery)."""
+        task = self.store.require("tasks", event["payload"]["task_id"])
+        fields, events = tasks.progressed(task, event["origin"], event["payload"])
+        if fields:
+            self.apply(None, "tasks", task, fields, events, actor=f"org:{event['origin']}")
 
     # --- import of past work -----------------------------------------------------
     @api("POST", "/api/v1/liaison/import", roles=("admin",))
@@ -575,13 +648,14 @@ class LiaisonService(rpc_clients.MembersLookup, platform.PlatformService):
     @api("GET", "/api/v1/liaison/statistics", roles=STAFF)
     def statistics(self, request):
         args = query_args(request, ("year",))
-        year = args.get("year") or self.today().year
-        by_year = {"year": year}
-        return stats.compute(
-            year, list(self.store.all("requests", by_year, {"history": 0, "contact": 0})),
-            list(self.store.all("consultations", by_year)),
-            list(self.store.all("opinions", by_year, {"versions": 0})),
-            self.store.stations_by_id())
+        return rollup_figures(self.db, args.get("year") or self.today().year)
+
+    @api("GET", "/api/v1/liaison/statistics/counties", roles=STAFF)
+    def county_statistics(self, request):
+        """Each linked county's liaison and 社情民意 figures, kept current by
+        its roll-up."""
+        year = query_args(request, ("year",)).get("year") or self.today().year
+        return {"year": year, "items": self.county_figures(year)}
 
     # --- events from members -------------------------------------------------------
     @event_handler("members", "member.removed")

@@ -12,9 +12,10 @@ INDEXES = {
                  ([("year", 1)], {}), ([("_pending", 1)], {})],
     "consultations": [([("year", 1)], {}), ([("_pending", 1)], {})],
     "opinions": [([("year", 1)], {}), ([("author_member", 1)], {}), ([("_pending", 1)], {})],
+    "tasks": [([("_pending", 1)], {})],
 }
 NOUNS = {"stations": "站点", "requests": "诉求", "consultations": "协商议事",
-         "opinions": "社情民意"}
+         "opinions": "社情民意", "tasks": "任务"}
 
 
 class LiaisonStore:

@@ -184,3 +184,51 @@ def view(member, *, full):
     out["email"] = member.get("email") if full else None
     out["wechat_openid"] = member.get("wechat_openid") if full else None
     return out
+
+
+# --- roster roll-up (三级联动) -----------------------------------------------
+ROSTER_FIELDS = ("name", "gender", "ethnicity", "party", "sector", "committees", "role",
+                 "term", "employer", "post", "status", "org", "person_id")
+
+
+def roster_entry(member):
+    """A membership as the parent platform keeps it: public fields only."""
+    out = {k: member.get(k) for k in ROSTER_FIELDS}
+    out["member_id"] = member["_id"]
+    return out
+
+
+def counts(memberships):
+    """Active memberships by sector, party, committee and role."""
+    active = [m for m in memberships if m.get("status") == "active"]
+    tally = {"by_sector": {}, "by_party": {}, "by_committee": {}, "by_role": {}}
+    for m in active:
+        for key, values in (("by_sector", [m.get("sector")]), ("by_party", [m.get("party")]),
+                            ("by_committee", m.get("committees") or []),
+                            ("by_role", [m.get("role")])):
+            for v in values:
+                if v:
+                    tally[key][v] = tally[key].get(v, 0) + 1
+    return dict(active=len(active), **{k: dict(sorted(v.items())) for k, v in tally.items()})
+
+
+def rollup(own_org, own_name, own, linked, children):
+    """The city's view: its own committee and each county's, and the people
+    across them — a person on several committees (same ``person_id``) once."""
+    by_org = {}
+    for m in linked:
+        by_org.setdefault(m["org"], []).append(m)
+    names = dict(children)
+    platforms = [dict(counts(own), org=own_org, org_name=own_name, level="own")]
+    for org in sorted(set(names) | set(by_org)):
+        platforms.append(dict(counts(by_org.get(org, [])), org=org,
+                              org_name=names.get(org, org), level="linked",
+                              received=len(by_org.get(org, []))))
+    seats = {}
+    for m in list(own) + list(linked):
+        if m.get("status") == "active" and m.get("person_id"):
+            seats.setdefault(m["person_id"], set()).add(m.get("org"))
+    return {"platforms": platforms,
+            "people": {"memberships": sum(len(v) for v in seats.values()),
+                       "persons": len(seats),
+                       "on_several_committees": sum(1 for v in seats.values() if len(v) > 1)}}

@@ -1,8 +1,10 @@
 """Members service: the 委员 registry over HTTP (port 8001) and RPC."""
 from nameko.rpc import rpc
 
-from services.common.http import api, json_body, page, page_params
+from services.common import linkage, rollup
+from services.common.http import api, json_body, page, page_params, query_args
 from services.common.inbox import idempotent
+from services.common.linkage import linked_handler
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
 from services.common.outbox import OutboxRelay
@@ -15,6 +17,7 @@ from .schemas import end_in, member_in, member_patch
 from .store import FILTERS, INDEXES, MemberStore
 
 READ_ROLES = ("admin", "reviewer")
+LINKED_MEMBERS = "linked_members"   # the memberships of the counties below (at a city)
 
 
 # Mixins are referenced through their module so that `nameko run` finds only
@@ -58,9 +61,8 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
                                       person_secret=settings["person_secret"])
         if self.store.get(doc["_id"]) is not None:
             raise Invalid({"id_number": ["此人在该届次已有委员记录"]})
-        change = self.change(request)
-        self.store.aggregates.create(doc, [change.event("member.appointed", doc["_id"], 1,
-                                                        payload)])
+        self.store.aggregates.create(doc, self.change(request).batch(
+            doc["_id"], 0, [("member.appointed", payload)], self.roster_linked(doc)))
         return 201, {"Location": f"/api/v1/members/{doc['_id']}"}, domain.view(
             self.store.get(doc["_id"]), full=True)
 
@@ -92,9 +94,9 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
         expected = member["seq"] if expected is None else expected
         fields, payload = domain.update(member, data)
         if fields:
-            event = self.change(request).event("member.updated", member_id, expected + 1,
-                                               payload)
-            self.store.aggregates.change(member_id, expected, fields, [event])
+            self.store.aggregates.change(member_id, expected, fields, self.change(request).batch(
+                member_id, expected, [("member.updated", payload)],
+                self.roster_linked(dict(member, **fields))))
         return domain.view(self.store.require(member_id), full=True)
 
     @api("POST", "/api/v1/members/<string:member_id>/end", roles=("admin",))
@@ -105,8 +107,9 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
         fields, event_type, payload = domain.end(
             member, status=data["status"], reason=data["reason"],
             on=data["ended_on"].isoformat())
-        event = self.change(request).event(event_type, member_id, expected + 1, payload)
-        self.store.aggregates.change(member_id, expected, fields, [event])
+        self.store.aggregates.change(member_id, expected, fields, self.change(request).batch(
+            member_id, expected, [(event_type, payload)],
+            self.roster_linked(dict(member, **fields))))
         return domain.view(self.store.require(member_id), full=True)
 
     @api("GET", "/api/v1/persons/<string:person_id>/memberships", roles=READ_ROLES)
@@ -130,13 +133,14 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
         if not dry_run:
             change = self.change(request)
             self.store.aggregates.create_many(
-                [(doc, [change.event("member.appointed", doc["_id"], 1, payload)])
+                [(doc, change.batch(doc["_id"], 0, [("member.appointed", payload)],
+                                    self.roster_linked(doc)))
                  for doc, payload in creates])
             for row_number, member, fields, payload in updates:
-                event = change.event("member.updated", member["_id"], member["seq"] + 1,
-                                     payload)
+                events = change.batch(member["_id"], member["seq"], [("member.updated", payload)],
+                                      self.roster_linked(dict(member, **fields)))
                 try:
-                    self.store.aggregates.change(member["_id"], member["seq"], fields, [event])
+                    self.store.aggregates.change(member["_id"], member["seq"], fields, events)
                 except Conflict as exc:  # edited meanwhile: report the row, keep going
                     report["updated"] -= 1
                     report["errors"].append({"row": row_number, "field": "_row",
@@ -148,6 +152,30 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
         filters = {k: v for k, v in request.args.items() if k in FILTERS}
         body = roster.to_xlsx(self.store.all(filters), full=request.principal.is_admin)
         return xlsx_response(body, "members.xlsx")
+
+    # --- roster roll-up (三级联动) ----------------------------------------------
+    def roster_linked(self, member):
+        """A county's membership change goes up to its city, public fields only."""
+        parent = rollup.uplink(self.identity)
+        return [("member.synced", domain.roster_entry(member), parent, linkage.UP)] \
+            if parent else []
+
+    @linked_handler(linkage.UP, "member.synced")
+    @idempotent
+    def on_member_synced(self, event):
+        """A county's membership as it is now; an older change never wins."""
+        entry = dict(event["payload"], org=event["origin"])
+        rollup.keep_latest(self.db[LINKED_MEMBERS], entry.pop("member_id"), event["seq"], entry)
+
+    @api("GET", "/api/v1/members/rollup", roles=READ_ROLES)
+    def roster_rollup(self, request):
+        """This committee and each linked county's: active members by sector,
+        party, committee and role, and the people across them counted once."""
+        query_args(request, ())
+        own = list(self.store.all({"status": "active"}))
+        linked = list(self.db[LINKED_MEMBERS].find({"status": "active"}))
+        return domain.rollup(self.identity.org_code, self.identity.org_name, own, linked,
+                             self.identity.children)
 
     # --- RPC for other services (no personal data but contact on demand) ----
     # --- stations (包联) from the liaison service ------------------------------

@@ -85,10 +85,12 @@ COLLECTIVES = [("party", "民盟长子县总支"), ("party", "民建长子县支
 LEADERS = ["县委书记", "县长", "县政协主席", "常务副县长", "分管副县长"]
 
 
-def units():
-    """Unit directory records for ``POST /api/v1/units``."""
-    return [{"id": uid, "name": name, "kind": kind, "topics": topics,
-             "contacts": [{"name": f"{name}办公室", "phone": "0355-8" + str(100000 + i)}]}
+def units(level="county"):
+    """Unit directory records for ``POST /api/v1/units`` (a city's own 市-level
+    units for ``level="city"``)."""
+    rename = (lambda n: n.replace("县", "市", 1)) if level == "city" else (lambda n: n)
+    return [{"id": uid, "name": rename(name), "kind": kind, "topics": topics,
+             "contacts": [{"name": f"{rename(name)}办公室", "phone": "0355-8" + str(100000 + i)}]}
             for i, (uid, name, kind, _, topics) in enumerate(UNITS)]
 
 

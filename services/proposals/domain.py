@@ -17,7 +17,7 @@ STATES = (
     "draft", "cosigning", "submitted", "under_review", "returned", "registered", "merged",
     "converted_to_suggestion", "converted_to_opinion", "rejected", "assigned",
     "unit_returned", "reassigned", "in_handling", "answered", "awaiting_evaluation",
-    "satisfied", "basically_satisfied", "dissatisfied", "rehandling", "closed")
+    "satisfied", "basically_satisfied", "dissatisfied", "rehandling", "closed", "forwarded")
 STATE_LABELS = {
     "draft": "草稿", "cosigning": "联名确认中", "submitted": "已提交", "under_review": "审查中",
     "returned": "已退回", "registered": "已立案", "merged": "已并案",
@@ -25,9 +25,10 @@ STATE_LABELS = {
     "rejected": "不予立案", "assigned": "已交办", "unit_returned": "单位退回",
     "reassigned": "已重新交办", "in_handling": "办理中", "answered": "已答复待审核",
     "awaiting_evaluation": "待评价", "satisfied": "满意", "basically_satisfied": "基本满意",
-    "dissatisfied": "不满意", "rehandling": "二次办理", "closed": "已办结"}
+    "dissatisfied": "不满意", "rehandling": "二次办理", "closed": "已办结",
+    "forwarded": "已转上级政协办理"}
 TERMINAL = frozenset({"merged", "converted_to_suggestion", "converted_to_opinion",
-                      "rejected", "closed"})
+                      "rejected", "closed", "forwarded"})
 HANDLING = frozenset({"assigned", "reassigned", "in_handling", "rehandling"})
 REGISTERED_ONWARD = frozenset({
     "registered", "assigned", "unit_returned", "reassigned", "in_handling", "answered",
@@ -38,6 +39,7 @@ MERGE_TARGETS = REGISTERED_ONWARD - {"closed"}
 CATEGORIES = {"economy": "经济建设", "politics": "政治建设", "culture": "文化建设",
               "livelihood": "社会民生", "ecology": "生态文明", "party": "党的建设",
               "other": "其他"}
+KINDS = {"member": "委员提案", "collective": "集体提案", "linked": "下级政协转来的联动提案"}
 COLLECTIVE_KINDS = {"party": "党派", "federation": "工商联", "sector": "界别",
                     "committee": "专委会", "group": "委员小组"}
 TYPES = {"session": "大会提案", "interim": "平时提案"}
@@ -47,7 +49,7 @@ RATINGS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissat
 DECISIONS = {"register": "registered", "merge": "merged",
              "convert_to_suggestion": "converted_to_suggestion",
              "convert_to_opinion": "converted_to_opinion", "reject": "rejected",
-             "return": "returned"}
+             "return": "returned", "forward": "forwarded"}
 CONTENT_FIELDS = ("title", "situation", "analysis", "suggestions", "category", "attachments")
 COLLECTIVE = "collective"  # the evaluator of a collective proposal
 
@@ -219,6 +221,7 @@ class Context:
     units: dict = field(default_factory=dict)     # id -> unit
     merge_target: dict = None
     next_number: object = None                    # () -> int, only on registration
+    parent_org: str = None                        # where a forwarded proposal goes
 
 
 def merge_target_id(p, data):
@@ -283,6 +286,82 @@ def new_proposal(data, actor, *, proposal_id, org, today, members):
         doc[name] = data.get(name) if name != "attachments" else list(data.get(name) or [])
     _log(doc, "create", None, "draft", actor, today)
     return doc, [("proposal.drafted", payload(doc))]
+
+
+# --- 联动提案: a county proposal beyond county remit handled by the city --------
+def forwarded_id(parent_org, proposal_id):
+    """The id of ``proposal_id``'s forwarded copy at ``parent_org``: both
+    sides know it, so the link is kept both ways from the start."""
+    return f"{parent_org}-{proposal_id}"
+
+
+def forward_payload(p, names):
+    """What the parent platform receives: the content and who proposed it
+    (names only: the proposers are members of another committee)."""
+    proposer = (p.get("collective") or {}).get("name") if p["kind"] == "collective" else \
+        names.get(p.get("lead_member"), p.get("lead_member"))
+    return dict(payload(p), **{k: p.get(k) for k in CONTENT_FIELDS},
+                proposer=proposer,
+                cosigners=[names.get(m, m) for m in proposers(p)[1:]],
+                reason=(p.get("forwarded") or {}).get("reason"))
+
+
+def received(body, *, origin, org, today):
+    """A proposal forwarded by the lower platform ``origin``: it enters this
+    platform's review as submitted; ``source`` links it to the original."""
+    doc, _ = new_proposal({"kind": "collective", "type": "interim",
+                           "collective": {"kind": "group", "name": body.get("proposer")}},
+                          Actor.of(f"org:{origin}", ["admin"]),
+                          proposal_id=forwarded_id(org, body["proposal_id"]), org=org,
+                          today=today, members={})
+    for name in CONTENT_FIELDS:
+        doc[name] = body.get(name) if name != "attachments" else list(body.get(name) or [])
+    doc.update(kind="linked", collective=None, state="submitted", year=today.year,
+               submitted_at=today.isoformat(), history=[],
+               source={"org": origin, "proposal_id": body["proposal_id"],
+                       "number": body.get("number"), "year": body.get("year"),
+                       "proposer": body.get("proposer"),
+                       "cosigners": list(body.get("cosigners") or []),
+                       "reason": body.get("reason")})
+    _log(doc, "receive", None, "submitted", Actor.of(f"org:{origin}", []), today)
+    return doc, [("proposal.received", payload(doc, source_org=origin,
+                                               source_proposal_id=body["proposal_id"]))]
+
+
+FEEDBACK_FIELDS = ("state", "number", "lead_unit", "answer_category", "evaluation", "key")
+
+
+def feedback(before, after, unit_names):
+    """What the origin platform learns of a forwarded proposal's progress:
+    ``None`` unless something it shows changed. Released answers only."""
+    if not after.get("source"):
+        return None
+    released = [a for a in after.get("answers") or () if a.get("released")]
+    shown = released[-1] if released else None
+    was = [a for a in before.get("answers") or () if a.get("released")]
+    if all(before.get(k) == after.get(k) for k in FEEDBACK_FIELDS) and len(was) == len(released):
+        return None
+    return {"proposal_id": after["source"]["proposal_id"], "upstream_id": after["_id"],
+            "state": after["state"], "state_label": STATE_LABELS[after["state"]],
+            "number": after.get("number"), "key": bool(after.get("key")),
+            "lead_unit": unit_names.get(after.get("lead_unit"), after.get("lead_unit")),
+            "answer": None if shown is None else {
+                "category": shown["category"], "category_label":
+                ANSWER_CATEGORIES[shown["category"]], "text": shown["text"],
+                "on": shown.get("released_on") or shown["on"], "round": shown["round"]},
+            "evaluation": after.get("evaluation"), "decision": (after.get("decision") or {})
+            .get("decision"), "on": (after.get("history") or [{}])[-1].get("on")}
+
+
+def upstream_change(p, body, seq):
+    """The original's view of the parent's progress: ``(fields, events)``,
+    nothing for a step older than what is shown (per-aggregate ``seq``)."""
+    if (p.get("upstream") or {}).get("seq", 0) >= seq:
+        return {}, []
+    upstream = dict({k: v for k, v in body.items() if k != "proposal_id"}, seq=seq)
+    return {"upstream": upstream}, [("proposal.upstream_progressed", payload(
+        dict(p, upstream=upstream), upstream_state=body["state"],
+        answer_category=(body.get("answer") or {}).get("category")))]
 
 
 def payload(p, **extra):
@@ -422,6 +501,11 @@ def _decision_errors(data, rules, ctx, p):
         errors["ground"] = ["不予立案须选择一项规定的理由：" + "；".join(rules.grounds)]
     if decision == "return" and not data.get("reason"):
         errors["reason"] = ["退回须写明理由"]
+    if decision == "forward":
+        if not ctx.parent_org:
+            errors["decision"] = ["本级政协没有上级平台，不能转报"]
+        elif not data.get("reason"):
+            errors["reason"] = ["转报上级政协须写明超出本级职权的理由"]
     if decision == "merge":
         target = ctx.merge_target
         if not data.get("merged_into"):
@@ -482,6 +566,12 @@ def _decide(p, data, actor, rules, today, ctx):
         extra["ground"] = data["ground"]
     elif decision == "return":
         extra["reason"] = data["reason"]
+    elif decision == "forward":
+        p["forwarded"] = {"to": ctx.parent_org, "on": today.isoformat(),
+                          "reason": data["reason"],
+                          "proposal_id": forwarded_id(ctx.parent_org, p["_id"])}
+        p["upstream"] = {"state": "submitted", "state_label": STATE_LABELS["submitted"]}
+        extra.update(to=ctx.parent_org, reason=data["reason"])
     if decision != "return":
         p["closed_at"] = today.isoformat() if p["state"] in TERMINAL else None
     return [(f"proposal.{p['state']}", extra)]

@@ -4,15 +4,15 @@ import uuid
 
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
-from pymongo.errors import DuplicateKeyError
 
-from services.common import service as platform
-from services.common.http import api, json_body, moment_param, page, page_params
+from services.common import linkage, rollup, service as platform
+from services.common.http import api, json_body, moment_param, page, page_params, query_args
 from services.common.inbox import idempotent
+from services.common.linkage import linked_handler
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
 from services.common.outbox import OutboxRelay, strip_internal
-from services.common.problems import Conflict, Forbidden, Invalid, NotFound
+from services.common.problems import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from services.common import rpc as rpc_clients
 from services.common.xlsx import workbook, xlsx_response
 
@@ -29,11 +29,20 @@ LIST_COLUMNS = [("提案号", "number"), ("案由", "title"), ("类型", "type")
                 ("答复期限", "answer_due"), ("办结日期", "closed_at")]
 
 
-class ProposalsService(rpc_clients.MembersLookup, platform.PlatformService):
+def rollup_figures(db, year):
+    """This year's figures as the city sees them (no printed table)."""
+    figures = statistics.compute(ProposalStore(db).for_period(year), year)
+    figures.pop("table")
+    return figures
+
+
+class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.PlatformService):
     name = "proposals"
+    rollup_kind = "proposals"
 
     db = Mongo(indexes=INDEXES)
-    outbox = OutboxRelay("proposals", "units")
+    outbox = OutboxRelay("proposals", "units", rollup.ROLLUPS)
+    figures_rollup = rollup.StatisticsRollup("proposals", rollup_figures)
     members = RpcProxy("members")
 
     @property
@@ -89,10 +98,6 @@ class ProposalsService(rpc_clients.MembersLookup, platform.PlatformService):
             out["merged_from"] = self.store.merged_from(doc["_id"])
         return out
 
-    def events(self, change, aggregate_id, base_seq, events):
-        return [change.event(t, aggregate_id, base_seq + i + 1, body)
-                for i, (t, body) in enumerate(events)]
-
     def similar_to(self, doc):
         pool = self.store.similarity_pool(exclude=doc["_id"])
         threshold = float(self.settings.get("similarity_threshold", 0.45))
@@ -113,6 +118,7 @@ class ProposalsService(rpc_clients.MembersLookup, platform.PlatformService):
             target = domain.merge_target_id(p, data)
             ctx.merge_target = self.store.get(target) if target else None
             ctx.next_number = lambda: self.store.next_number(self.today().year)
+            ctx.parent_org = str(self.config.get("PARENT_ORG") or "") or None
         return ctx
 
     # --- proposals ------------------------------------------------------------
@@ -128,8 +134,7 @@ class ProposalsService(rpc_clients.MembersLookup, platform.PlatformService):
             data, actor, proposal_id=f"{self.identity.org_code}-{uuid.uuid4().hex[:12]}",
             org=self.identity.org_code, today=self.today(), members=members)
         similar = self.similar_to(doc)
-        self.store.aggregates.create(doc, self.events(self.change(request), doc["_id"], 0,
-                                                      events))
+        self.store.aggregates.create(doc, self.change(request).batch(doc["_id"], 0, events))
         body = self.view(self.store.get(doc["_id"]), request, full=True)
         body["similar"] = similar
         return 201, {"Location": f"/api/v1/proposals/{doc['_id']}"}, body
@@ -176,9 +181,9 @@ class ProposalsService(rpc_clients.MembersLookup, platform.PlatformService):
                            current_state=p["state"])
         fields, events = domain.act(p, action, data, self.actor(request), self.rules(),
                                     self.today(), self.context(action, p, data))
-        self.store.aggregates.change(proposal_id, expected, fields,
-                                     self.events(self.change(request), proposal_id,
-                                                 expected, events))
+        linked = self.linked_events(p, dict(p, **fields))
+        self.store.aggregates.change(proposal_id, expected, fields, self.change(request).batch(
+            proposal_id, expected, events, linked))
         body = self.view(self.store.require(proposal_id), request, full=True)
         if action in ("update_draft", "submit", "classify"):
             body["similar"] = self.similar_to(self.store.get(proposal_id))
@@ -257,7 +262,7 @@ class ProposalsService(rpc_clients.MembersLookup, platform.PlatformService):
                 continue
             try:
                 self.store.aggregates.change(p["_id"], p["seq"], fields,
-                                             self.events(change, p["_id"], p["seq"], events))
+                                             change.batch(p["_id"], p["seq"], events))
             except Conflict:  # changed meanwhile: the next scan sees the new state
                 report["conflicts"] += 1
                 continue
@@ -282,6 +287,12 @@ class ProposalsService(rpc_clients.MembersLookup, platform.PlatformService):
     def statistics(self, request):
         year, session = self.period(request)
         return statistics.compute(self.store.for_period(year, session), year, session)
+
+    @api("GET", "/api/v1/proposals/statistics/counties", roles=STAFF)
+    def county_statistics(self, request):
+        """Each linked county's proposal figures, kept current by its roll-up."""
+        year = query_args(request, ("year",)).get("year") or self.today().year
+        return {"year": year, "items": self.county_figures(year)}
 
     @api("GET", "/api/v1/proposals/statistics.xlsx", roles=STAFF)
     def statistics_xlsx(self, request):
@@ -373,11 +384,50 @@ class ProposalsService(rpc_clients.MembersLookup, platform.PlatformService):
             org=self.identity.org_code, today=self.today(),
             members=self.lookup_members([member]))
         doc["source"] = {"request_id": p["request_id"], "station_id": p["station_id"]}
-        change = self.change(actor="system:liaison")
-        try:
-            self.store.aggregates.create(doc, self.events(change, doc["_id"], 0, events))
-        except DuplicateKeyError:  # created by an earlier delivery
-            pass
+        self.store.aggregates.create_once(
+            doc, self.change(actor="system:liaison").batch(doc["_id"], 0, events))
+
+    # --- 联动提案 (三级联动) ---------------------------------------------------------
+    def linked_events(self, before, after):
+        """A decision to forward sends the proposal up the link (a county to
+        its city; a city's forward is for the provincial adapter, by its local
+        event); progress on a proposal a county forwarded goes back down."""
+        out = []
+        if (after["state"] == "forwarded" and before["state"] != "forwarded"
+                and self.identity.org_level == "county"):
+            people = domain.proposers(after)
+            try:  # names are a courtesy: forwarding works with members down
+                names = self.member_names(people) if people else {}
+            except Unavailable:
+                names = {}
+            out.append(("proposal.referred", domain.forward_payload(after, names),
+                        after["forwarded"]["to"], linkage.UP))
+        unit = self.store.unit(after["lead_unit"]) if after.get("source") and \
+            after.get("lead_unit") else None
+        back = domain.feedback(before, after, {unit["_id"]: unit["name"]} if unit else {})
+        if back:
+            out.append(("proposal.feedback", back, after["source"]["org"], linkage.DOWN))
+        return out
+
+    @linked_handler(linkage.UP, "proposal.referred")
+    @idempotent
+    def on_proposal_forwarded(self, event):
+        """A county's proposal beyond its remit: into this platform's review."""
+        doc, events = domain.received(event["payload"], origin=event["origin"],
+                                      org=self.identity.org_code, today=self.today())
+        self.store.aggregates.create_once(
+            doc, self.change(actor=f"org:{event['origin']}").batch(doc["_id"], 0, events))
+
+    @linked_handler(linkage.DOWN, "proposal.feedback")
+    @idempotent
+    def on_proposal_feedback(self, event):
+        """The city's progress on a proposal this county forwarded: shown on
+        the original (a Conflict retries the delivery)."""
+        p = self.store.require(event["payload"]["proposal_id"])
+        fields, events = domain.upstream_change(p, event["payload"], event["seq"])
+        if fields:
+            self.store.aggregates.change(p["_id"], p["seq"], fields, self.change(
+                actor=f"org:{event['origin']}").batch(p["_id"], p["seq"], events))
 
     # --- RPC for other services -------------------------------------------------
     @rpc
@@ -402,6 +452,9 @@ def unit_payload(doc):
 def list_row(d, names):
     proposer = (d.get("collective") or {}).get("name") if d["kind"] == "collective" else \
         names.get(d.get("lead_member"), d.get("lead_member"))
+    if d["kind"] == "linked":
+        source = d.get("source") or {}
+        proposer = f"{source.get('proposer') or ''}（{source.get('org')} 转来）"
     values = dict(d, proposer=proposer, type=domain.TYPES.get(d.get("type")),
                   category=domain.CATEGORIES.get(d.get("category")),
                   state=domain.STATE_LABELS.get(d["state"]),

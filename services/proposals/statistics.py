@@ -45,7 +45,7 @@ def compute(docs, year=None, session=None):
         "submitted": submitted,
         "registered": n_reg,
         "registration_rate": _rate(n_reg, submitted),
-        "by_kind": _shares(kinds, n_reg, ("member", "collective")),
+        "by_kind": _shares(kinds, n_reg, ("member", "collective", "linked")),
         "by_category": _shares(categories, n_reg, CATEGORIES),
         "livelihood_share": _rate(categories.get("livelihood", 0), n_reg),
         "units_involved": len(units),
@@ -66,6 +66,7 @@ def compute(docs, year=None, session=None):
         "converted_to_suggestion": states.get("converted_to_suggestion", 0),
         "converted_to_opinion": states.get("converted_to_opinion", 0),
         "rejected": states.get("rejected", 0),
+        "forwarded": states.get("forwarded", 0),
         "returned": states.get("returned", 0),
         "in_review": sum(states.get(s, 0) for s in ("submitted", "cosigning",
                                                     "under_review")),
@@ -88,6 +89,9 @@ def table(f):
              _pct(f["by_kind"]["member"]["share"])],
             ["其中：集体提案", f["by_kind"]["collective"]["count"],
              _pct(f["by_kind"]["collective"]["share"])]]
+    if f["by_kind"]["linked"]["count"]:
+        rows.append(["其中：下级转来联动提案", f["by_kind"]["linked"]["count"],
+                     _pct(f["by_kind"]["linked"]["share"])])
     for code, label in CATEGORIES.items():
         c = f["by_category"][code]
         rows.append([f"{label}类", c["count"], _pct(c["share"])])
@@ -104,6 +108,7 @@ def table(f):
              ["重点提案", f["key"], ""], ["优秀提案", f["excellent"], ""],
              ["并案", f["merged"], ""], ["转意见建议", f["converted_to_suggestion"], ""],
              ["转社情民意", f["converted_to_opinion"], ""], ["不予立案", f["rejected"], ""],
+             ["转上级政协办理", f["forwarded"], ""],
              ["退回", f["returned"], ""], ["审查中", f["in_review"], ""],
              ["已办结", f["closed"], ""], ["逾期未办", f["overdue"], ""]]
     return rows

@@ -69,6 +69,26 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
             f"http://127.0.0.1:{8103 + shift}/api/v1/opinions/140428-{issued['id']}",
             timeout=30, headers={"Authorization": f"Bearer {city_token}"}).status_code == 200,
             timeout=60, what="the county's item in the city's intake")
+        # the demo on both sides: the county's roster, its forwarded proposals
+        # and the city's tasks cross the link; ten people sit on both committees
+        def city_get(port, path):
+            return requests.get(f"http://127.0.0.1:{port + shift}{path}", timeout=30,
+                                headers={"Authorization": f"Bearer {city_token}"}).json()
+
+        def county_rollup():
+            body = city_get(8101, "/api/v1/members/rollup")
+            county = next(p for p in body["platforms"] if p["org"] == "140428")
+            return body if county["active"] == 200 else None
+        rollup = wait_until(county_rollup, timeout=180, what="the county's roster at the city")
+        assert rollup["people"]["on_several_committees"] == 10
+        linked = wait_until(lambda: (lambda items: items if len(items) == 2 else None)(
+            city_get(8102, "/api/v1/proposals?kind=linked")["items"]), timeout=120,
+            what="the county's forwarded proposals at the city")
+        assert {p["source"]["org"] for p in linked} == {"140428"}
+        wait_until(lambda: len(requests.get(
+            f"http://127.0.0.1:{8003 + shift}/api/v1/tasks?direction=received", timeout=30,
+            headers={"Authorization": f"Bearer {token}"}).json()["items"]) == 2,
+            timeout=120, what="the city's tasks at the county")
         assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
         listed = requests.get(f"{base}/api/v1/members", params={"limit": 5}, timeout=10,
                               headers={"Authorization": f"Bearer {token}"})

@@ -268,7 +268,7 @@ def test_opinion_submitted_edited_issued_reported_adopted_credits_the_author(cou
     assert [e["type"] for e in outbox.values()] == ["opinion.forwarded"]
     assert next(iter(outbox.values()))["link"] == {"to": "140400", "via": "zhzx.up"}
     # …and goes as soon as the link exchange has a route for the city
-    linked = probe("zhzx.up", "140400.#")
+    linked = probe("zhzx.up", "140400.opinion.#")
     forwarded = linked.wait_for(1, timeout=30)[0]
     assert forwarded["type"] == "opinion.forwarded" and "link" not in forwarded
     assert forwarded["payload"]["content"] == edited["content"] and forwarded["origin"] == "140428"
@@ -367,11 +367,10 @@ def test_bad_input_changes_nothing_and_emits_nothing(county, config):
 
 
 def test_demo_year_imports_once_and_statistics_match_the_records(county, config):
-    from services.common.config import load_config
+    from services.common.config import platform_data
     from services.liaison import demo as liaison_demo
-    from tests.support import ROOT
     today = datetime.now().date()
-    places = load_config(ROOT / "deploy" / "config" / "platform.yaml")["LIAISON"]["places"]
+    places = platform_data("places", "140428", {})
     station_list = liaison_demo.stations(places[:3], county.ids)
     for body in station_list:
         assert county.admin.post("/api/v1/stations", json=body).status_code == 201

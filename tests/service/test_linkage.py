@@ -2,6 +2,7 @@
 by federation (set up by ``zhzx link``'s code), two Mongo wire servers, and the
 services of each platform running against their own."""
 import tempfile
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,7 +16,9 @@ from services.common.envelope import make_event
 from services.liaison.service import LiaisonService
 from services.members import demo
 from services.members.service import MembersService
+from services.proposals.service import ProposalsService
 from tests import support
+from tests.service.test_members_api import valid_member
 from tests.support import Client, wait_until, with_port
 
 pytestmark = pytest.mark.service
@@ -225,3 +228,284 @@ def test_a_county_service_killed_mid_forward_and_a_closed_federation_connection_
     wait_until(lambda: city_item(city_conf, later), timeout=90, what="item after reconnect")
     listed = Client(city_conf, "admin", org=CITY).get("/api/v1/opinions?limit=50").json()["items"]
     assert sorted(o["id"] for o in listed) == sorted(f"{COUNTY}-{x}" for x in (oid, later))
+
+
+# --- proposals, tasks and roll-ups across the pair ---------------------------------
+class Network:
+    """Members, proposals and liaison of the county and of the city."""
+
+    def __init__(self, pair, run_service):
+        county, city = pair
+        prefix = f"n{free_port()}_"
+        fast = {"ROLLUP_SECONDS": 0.5}
+        self.county = dict(support.service_config(county, prefix=prefix), **fast)
+        self.city = dict(support.service_config(city, prefix=prefix), ORG_CODE=CITY,
+                         ORG_NAME="长治市", ORG_LEVEL="city", PARENT_ORG="140000",
+                         CHILD_ORGS=f"140426=黎城县,{COUNTY}=长子县", **fast)  # the unlinked one first
+        self.conf = {}
+        for side, base in (("county", self.county), ("city", self.city)):
+            for cls in (MembersService, ProposalsService, LiaisonService):
+                conf = with_port(base)
+                run_service(cls, conf)
+                self.conf[side, cls.name] = conf
+
+    def client(self, side, service, *roles):
+        return Client(self.conf[side, service], *roles, org=COUNTY if side == "county" else CITY)
+
+    def get(self, side, service, path):
+        resp = self.client(side, service, "admin").get(path)
+        return resp.json() if resp.status_code == 200 else None
+
+
+@pytest.fixture
+def network(pair, run_service):
+    return Network(pair, run_service)
+
+
+def appoint(net, side, name, id_number, **over):
+    resp = net.client(side, "members", "admin").post("/api/v1/members", json=valid_member(
+        name=name, id_number=id_number, **over))
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"]
+
+
+def proposal_act(client, pid, action, **data):
+    resp = client.post(f"/api/v1/proposals/{pid}/actions/{action}", json=data)
+    assert resp.status_code == 200, (action, resp.status_code, resp.text)
+    return resp.json()
+
+
+def forwarded_proposal(net, lead):
+    member = net.client("county", "proposals", f"member:{lead}")
+    resp = member.post("/api/v1/proposals", json={
+        "kind": "member", "type": "interim", "title": "关于长子至长治城际公交的建议",
+        "situation": "县城至市区公交班次少。", "analysis": "线路跨县区，县里无权调整。",
+        "suggestions": "由市交通局统筹开通城际公交。", "category": "livelihood"})
+    assert resp.status_code == 201, resp.text
+    pid = resp.json()["id"]
+    reviewer = net.client("county", "proposals", "reviewer")
+    proposal_act(member, pid, "submit")
+    proposal_act(reviewer, pid, "classify")
+    proposal_act(reviewer, pid, "propose", decision="forward", reason="涉及跨县区公交线路，超出县级职权")
+    return pid, proposal_act(reviewer, pid, "decide")
+
+
+def upstream_state(net, pid, state):
+    doc = net.get("county", "proposals", f"/api/v1/proposals/{pid}")
+    return doc if doc and (doc.get("upstream") or {}).get("state") == state else None
+
+
+def test_a_proposal_beyond_county_remit_goes_to_the_city_and_its_progress_shows_on_the_original(
+        network):
+    net = network
+    lead = appoint(net, "county", "王建国", "140428199003071235")
+    pid, original = forwarded_proposal(net, lead)
+    assert original["state"] == "forwarded"
+    city_id = original["forwarded"]["proposal_id"]
+    assert original["forwarded"]["to"] == CITY and city_id == f"{CITY}-{pid}"
+
+    copy = wait_until(lambda: net.get("city", "proposals", f"/api/v1/proposals/{city_id}"),
+                      timeout=60, what="the forwarded proposal at the city")
+    assert copy["kind"] == "linked" and copy["state"] == "submitted"
+    assert copy["source"]["org"] == COUNTY and copy["source"]["proposal_id"] == pid
+    assert copy["source"]["proposer"] == "王建国"
+    assert copy["title"] == "关于长子至长治城际公交的建议"
+
+    city = net.client("city", "proposals", "admin")
+    resp = city.post("/api/v1/units", json={"id": "sjtj", "name": "市交通运输局",
+                                            "kind": "government", "topics": ["交通"]})
+    assert resp.status_code == 201, resp.text
+    proposal_act(city, city_id, "classify")
+    proposal_act(city, city_id, "propose", decision="register")
+    number = proposal_act(city, city_id, "decide")["number"]
+    proposal_act(city, city_id, "assign", lead_unit="sjtj")
+    shown = wait_until(lambda: upstream_state(net, pid, "assigned"), timeout=60,
+                       what="assignment shown on the original")
+    assert shown["upstream"]["number"] == number
+    assert shown["upstream"]["lead_unit"] == "市交通运输局"
+    assert shown["state"] == "forwarded"
+
+    unit = net.client("city", "proposals", "unit:sjtj")
+    proposal_act(unit, city_id, "start")
+    proposal_act(unit, city_id, "answer", category="B", text="已列入明年城际公交计划。")
+    # an answer under the city's review is not shown yet
+    proposal_act(city, city_id, "release")
+    shown = wait_until(lambda: upstream_state(net, pid, "awaiting_evaluation"), timeout=60,
+                       what="the released answer on the original")
+    assert shown["upstream"]["answer"]["category"] == "B"
+    assert shown["upstream"]["answer"]["text"] == "已列入明年城际公交计划。"
+    proposal_act(city, city_id, "evaluate", rating="satisfied")
+    proposal_act(city, city_id, "close")
+    closed = wait_until(lambda: upstream_state(net, pid, "closed"), timeout=60, what="closed")
+    assert closed["upstream"]["evaluation"] == "satisfied"
+    assert [h["action"] for h in closed["history"]][-1] == "decide"  # the county's own steps
+
+    # a county cannot forward without a parent; the city's statistics count it as linked
+    stats = net.get("city", "proposals", "/api/v1/proposals/statistics")
+    assert stats["by_kind"]["linked"]["count"] == 1
+
+
+def test_a_city_task_reaches_the_county_with_its_due_date_and_the_report_comes_back(network):
+    net = network
+    city = net.client("city", "liaison", "admin")
+    due = (date.today() + timedelta(days=20)).isoformat()
+    bad = city.post("/api/v1/tasks", json={"kind": "research", "title": "t", "content": "c",
+                                          "due_on": "2020-01-01", "targets": ["140999"]})
+    assert bad.status_code == 422
+    assert set(bad.json()["errors"]) == {"targets", "due_on"}
+    resp = city.post("/api/v1/tasks", json={
+        "kind": "research", "title": "关于县域医共体建设的联合调研",
+        "content": "请各县政协组织委员开展调研，形成报告。", "due_on": due, "targets": [COUNTY]})
+    assert resp.status_code == 201, resp.text
+    task = resp.json()
+    assert task["state"] == "open" and task["targets"][COUNTY]["state"] == "sent"
+
+    received = wait_until(lambda: net.get("county", "liaison", f"/api/v1/tasks/{task['id']}"),
+                          timeout=60, what="the task at the county")
+    assert received["state"] == "received" and received["due_on"] == due
+    assert received["kind_label"] == "联合调研" and received["source"]["org"] == CITY
+    assert received["allowed_actions"] == ["accept", "report"]
+    listed = net.get("county", "liaison", "/api/v1/tasks?direction=received")["items"]
+    assert [t["id"] for t in listed] == [task["id"]]
+
+    county = net.client("county", "liaison", "admin")
+    resp = county.post(f"/api/v1/tasks/{task['id']}/actions/accept", json={})
+    assert resp.status_code == 200, resp.text
+    wait_until(lambda: net.get("city", "liaison", f"/api/v1/tasks/{task['id']}")
+               ["targets"][COUNTY]["state"] == "accepted", timeout=60, what="accepted up")
+    resp = county.post(f"/api/v1/tasks/{task['id']}/actions/report", json={
+        "summary": "组织 12 名委员走访 8 个乡镇卫生院，形成调研报告。"})
+    assert resp.status_code == 200 and resp.json()["state"] == "reported"
+    done = wait_until(lambda: (lambda t: t if t["state"] == "completed" else None)(
+        net.get("city", "liaison", f"/api/v1/tasks/{task['id']}")), timeout=60,
+        what="the report at the city")
+    target = done["targets"][COUNTY]
+    assert target["state"] == "reported" and target["on_time"] is True
+    assert target["summary"].startswith("组织 12 名委员")
+    # a report is final
+    again = county.post(f"/api/v1/tasks/{task['id']}/actions/report", json={"summary": "再报"})
+    assert again.status_code == 409
+
+
+def county_rollup(net):
+    body = net.get("city", "members", "/api/v1/members/rollup")
+    return next(p for p in body["platforms"] if p["org"] == COUNTY), body
+
+
+def test_the_city_sees_each_countys_roster_and_figures_kept_current_and_one_person_once(
+        network):
+    net = network
+    shared = "140428198501010019"   # sits on both committees
+    a = appoint(net, "county", "王建国", "140428199003071235")
+    b = appoint(net, "county", "李红", shared, party="cpc", sector="经济界",
+                committees=["经济委"])
+    appoint(net, "city", "李红", shared, party="cpc", sector="经济界", committees=["经济委"])
+    appoint(net, "city", "赵强", "140428198001010012")
+
+    wait_until(lambda: county_rollup(net)[0]["active"] == 2, timeout=60, what="roster up")
+    mine, body = county_rollup(net)
+    assert mine["by_sector"] == {"教育界": 1, "经济界": 1}
+    assert mine["by_party"] == {"cdl": 1, "cpc": 1}
+    assert mine["by_committee"] == {"提案委": 1, "教科卫体委": 1, "经济委": 1}
+    assert body["people"] == {"memberships": 4, "persons": 3, "on_several_committees": 1}
+    other = next(p for p in body["platforms"] if p["org"] == "140426")
+    assert other["active"] == 0 and other["received"] == 0   # linked, nothing yet
+
+    resp = net.client("county", "members", "admin").post(
+        f"/api/v1/members/{b}/end", json={"status": "resigned", "reason": "工作调动",
+                                          "ended_on": date.today().isoformat()})
+    assert resp.status_code == 200, resp.text
+    wait_until(lambda: county_rollup(net)[0]["active"] == 1, timeout=60, what="resignation up")
+    assert county_rollup(net)[1]["people"]["on_several_committees"] == 0
+
+    # proposal and 社情民意 figures roll up when they change
+    member = net.client("county", "proposals", f"member:{a}")
+    pid = member.post("/api/v1/proposals", json={
+        "kind": "member", "type": "interim", "title": "关于农村饮水安全的建议",
+        "situation": "s", "analysis": "a", "suggestions": "g", "category": "livelihood"}).json()["id"]
+    proposal_act(member, pid, "submit")
+    year = date.today().year
+
+    def county_figures(service, path):
+        items = net.get("city", service, path)["items"]
+        return next(i for i in items if i["org"] == COUNTY)["figures"]
+
+    figures = wait_until(lambda: (lambda f: f if f and f["submitted"] == 1 else None)(
+        county_figures("proposals", f"/api/v1/proposals/statistics/counties?year={year}")),
+        timeout=60, what="proposal figures at the city")
+    assert figures["in_review"] == 1
+    Client(net.conf["county", "liaison"], f"member:{a}").post(
+        "/api/v1/opinions", json={"title": "关于集中供暖的建议", "content": "建议……"})
+    figures = wait_until(lambda: (lambda f: f if f and f["opinions"]["collected"] == 1 else None)(
+        county_figures("liaison", f"/api/v1/liaison/statistics/counties?year={year}")),
+        timeout=60, what="社情民意 figures at the city")
+    assert figures["year"] == year
+
+
+def test_with_the_county_broker_down_both_sides_act_and_every_linked_event_arrives_once(
+        pair, network):
+    county_side, _ = pair
+    net = network
+    lead = appoint(net, "county", "王建国", "140428199003071235")
+    member_b = appoint(net, "county", "李红", "140428198501010019")
+    first, _ = forwarded_proposal(net, lead)
+    wait_until(lambda: net.get("city", "proposals", f"/api/v1/proposals/{CITY}-{first}"),
+               timeout=60, what="first forward")
+    city_tasks = net.client("city", "liaison", "admin")
+    due = (date.today() + timedelta(days=10)).isoformat()
+    early = city_tasks.post("/api/v1/tasks", json={
+        "kind": "notice", "title": "关于报送年度履职情况的通知", "content": "请于月底前报送。",
+        "due_on": due}).json()
+    assert sorted(early["targets"]) == ["140426", COUNTY]   # every linked county
+    wait_until(lambda: net.get("county", "liaison", f"/api/v1/tasks/{early['id']}"),
+               timeout=60, what="first task")
+    # the second proposal up to the review decision, which needs no other service
+    member = net.client("county", "proposals", f"member:{lead}")
+    second = member.post("/api/v1/proposals", json={
+        "kind": "member", "type": "interim", "title": "关于跨县河道治理的建议", "situation": "s",
+        "analysis": "a", "suggestions": "g", "category": "ecology"}).json()["id"]
+    reviewer = net.client("county", "proposals", "reviewer")
+    proposal_act(member, second, "submit")
+    proposal_act(reviewer, second, "classify")
+    proposal_act(reviewer, second, "propose", decision="forward", reason="河道跨县，需市级统筹")
+
+    county_side.broker.stop_app()
+    try:  # both platforms keep working
+        assert proposal_act(reviewer, second, "decide")["state"] == "forwarded"
+        report = net.client("county", "liaison", "admin").post(
+            f"/api/v1/tasks/{early['id']}/actions/report", json={"summary": "已报送。"})
+        assert report.status_code == 200, report.text
+        ended = net.client("county", "members", "admin").post(
+            f"/api/v1/members/{member_b}/end", json={"status": "removed", "reason": "撤销",
+                                                     "ended_on": date.today().isoformat()})
+        assert ended.status_code == 200, ended.text
+        city = net.client("city", "proposals", "admin")
+        proposal_act(city, f"{CITY}-{first}", "classify")
+        proposal_act(city, f"{CITY}-{first}", "propose", decision="reject",
+                     ground=support.service_config(county_side, "x")["PROPOSALS"]
+                     ["rejection_grounds"][0])
+        proposal_act(city, f"{CITY}-{first}", "decide")
+        late = city_tasks.post("/api/v1/tasks", json={
+            "kind": "consultation", "title": "关于优化营商环境的协商议题", "content": "请组织协商。",
+            "due_on": due})
+        assert late.status_code == 201, late.text
+    finally:
+        county_side.broker.start_app()
+
+    late_id = late.json()["id"]
+    wait_until(lambda: net.get("city", "proposals", f"/api/v1/proposals/{CITY}-{second}"),
+               timeout=120, what="the forward made while down")
+    wait_until(lambda: upstream_state(net, first, "rejected"), timeout=120,
+               what="the city's decision made while the county was down")
+    wait_until(lambda: net.get("county", "liaison", f"/api/v1/tasks/{late_id}"), timeout=120,
+               what="the task sent while the county was down")
+    wait_until(lambda: net.get("city", "liaison", f"/api/v1/tasks/{early['id']}")["targets"]
+               [COUNTY]["state"] == "reported", timeout=120, what="the report made while down")
+    wait_until(lambda: county_rollup(net)[0]["active"] == 1, timeout=120, what="the removal")
+    # once each
+    linked = net.get("city", "proposals", "/api/v1/proposals?kind=linked&limit=50")["items"]
+    assert sorted(p["id"] for p in linked) == sorted(f"{CITY}-{p}" for p in (first, second))
+    got = net.get("county", "liaison", "/api/v1/tasks?direction=received&limit=50")["items"]
+    assert sorted(t["id"] for t in got) == sorted([early["id"], late_id])
+    events = [h for h in net.get("county", "proposals", f"/api/v1/proposals/{first}")["history"]]
+    assert len(events) == len({(h["action"], h["at"]) for h in events})

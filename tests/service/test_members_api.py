@@ -30,9 +30,10 @@ def members_collection(config):
 
 
 def settled(config, member_id):
-    """True once the outbox of ``member_id`` has been confirmed by the broker."""
-    doc = members_collection(config).find_one({"_id": member_id}, {"_pending": 1})
-    return doc is not None and doc.get("_pending") == 0
+    """True once the local events of ``member_id`` have been confirmed by the
+    broker (its roster events for the parent city wait for a link)."""
+    doc = members_collection(config).find_one({"_id": member_id}, {"_outbox": 1})
+    return doc is not None and all("link" in e for e in (doc.get("_outbox") or {}).values())
 
 
 @pytest.fixture
@@ -106,7 +107,14 @@ def test_each_change_emits_one_event_with_envelope_and_no_personal_data(svc, con
     assert first["origin"] == "140428" and first["aggregate_id"] == member_id
     assert first["trace_id"] == "trace-abc" and first["actor"] == "tester"
     assert received[1]["payload"]["changed"] == ["phone", "post"]
-    raw = json.dumps(received, ensure_ascii=False)
+    # the roster copies for the parent city (waiting here: no link) hold none either
+    waiting = members_collection(config).find_one({"_id": member_id})["_outbox"].values()
+    synced = sorted(waiting, key=lambda e: e["seq"])
+    assert [(e["type"], e["seq"], e["link"]["to"]) for e in synced] == [
+        ("member.synced", 1, "140400"), ("member.synced", 2, "140400"),
+        ("member.synced", 3, "140400")]
+    assert synced[-1]["payload"]["status"] == "removed"
+    raw = json.dumps(received + synced, ensure_ascii=False)
     for value in PERSONAL_VALUES + ("13800001111", "1990-03-07"):
         assert value not in raw
 

@@ -10,7 +10,7 @@ from tests.support import ROOT
 def emitted_types():
     types = set()
     for path in (ROOT / "services").glob("*/*.py"):
-        types.update(re.findall(r'"((?:member|meeting|proposal|unit|station|request|consultation|opinion)\.[a-z_]+)"', path.read_text()))
+        types.update(re.findall(r'"((?:member|meeting|proposal|unit|station|request|consultation|opinion|task|statistics)\.[a-z_]+)"', path.read_text()))
     types.update(f"proposal.{state}" for state in domain.DECISIONS.values())
     return types
 
