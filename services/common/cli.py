@@ -119,9 +119,12 @@ def cmd_link(args):
         if args.link_command == "status":
             rows = federation.status(county, city)
             for row in rows:
-                print(f"{row['link']:<5} {row['exchange']:<10} {row['state']:<10} "
-                      f"buffered {row['buffered']}" + (f"  error: {row['error']}"
-                                                       if row.get("error") else ""))
+                buffered = "?" if row["buffered"] is None else row["buffered"]
+                oldest = f"  oldest {row['oldest_seconds']} s" \
+                    if row.get("oldest_seconds") is not None else ""
+                print(f"{row['link']:<5} {row['exchange']:<10} {row['state']:<12} "
+                      f"buffered {buffered}{oldest}"
+                      + (f"  error: {row['error']}" if row.get("error") else ""))
             if args.json:
                 print(json.dumps(rows, ensure_ascii=False))
             return

@@ -14,6 +14,7 @@ call PUTs the whole wanted state.
 """
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -100,17 +101,32 @@ def unlink(county, city, *, county_org, city_org):
                 ok=(204, 404))
 
 
-def status(county, city):
-    """Each link's state and the events buffered on its upstream broker."""
+def status(county, city, now=None):
+    """Each link's state (``unreachable`` when its downstream broker does not
+    answer), the events buffered on its upstream broker and how old the
+    oldest of them is (``None`` when nothing is buffered or not known)."""
+    now = time.time() if now is None else now
     out = []
     for name, downstream, upstream, exchange in (("up", city, county, UP),
                                                  ("down", county, city, DOWN)):
-        links = [l for l in downstream.call("GET", f"federation-links/{VHOST}", ok=(200,))
-                 or [] if l.get("exchange") == exchange]
-        queues = [q for q in upstream.call("GET", f"queues/{VHOST}", ok=(200,)) or []
-                  if q["name"].startswith(f"federation: {exchange} ")]
-        out.append({"link": name, "exchange": exchange,
-                    "state": links[0]["status"] if links else "absent",
-                    "error": links[0].get("error") if links else None,
-                    "buffered": sum(q.get("messages", 0) for q in queues)})
+        row = {"link": name, "exchange": exchange, "state": "unreachable", "error": None,
+               "buffered": None, "oldest_seconds": None}
+        try:
+            links = [l for l in downstream.call("GET", f"federation-links/{VHOST}", ok=(200,))
+                     or [] if l.get("exchange") == exchange]
+            row.update(state=links[0]["status"] if links else "absent",
+                       error=links[0].get("error") if links else None)
+        except (requests.RequestException, RuntimeError) as exc:
+            row["error"] = f"downstream broker: {type(exc).__name__}"
+        try:
+            queues = [q for q in upstream.call("GET", f"queues/{VHOST}", ok=(200,)) or []
+                      if q["name"].startswith(f"federation: {exchange} ")]
+            row["buffered"] = sum(q.get("messages", 0) for q in queues)
+            heads = [q["head_message_timestamp"] for q in queues
+                     if q.get("messages") and isinstance(q.get("head_message_timestamp"), int)]
+            row["oldest_seconds"] = max(0, round(now - min(heads))) if heads else None
+        except (requests.RequestException, RuntimeError) as exc:
+            row["error"] = (row["error"] + "; " if row["error"] else "") + \
+                f"upstream broker: {type(exc).__name__}"
+        out.append(row)
     return out

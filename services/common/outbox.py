@@ -9,6 +9,7 @@ the embedded wire server, whose ``$push`` of documents is broken, hence a map).
 import logging
 import threading
 import time
+from datetime import datetime
 
 from kombu import Queue
 from nameko.amqp.publish import Publisher, UndeliverableMessage
@@ -113,6 +114,16 @@ class Aggregates:
     def current_seq(self, aggregate_id):
         doc = self.collection.find_one({"_id": aggregate_id}, {"seq": 1})
         return doc["seq"] if doc else None
+
+
+def occurred_epoch(event):
+    """``occurred_at`` as whole epoch seconds: the AMQP timestamp of a linked
+    message, so a buffered link shows how old its oldest event is."""
+    try:
+        return int(datetime.fromisoformat(str(event["occurred_at"]).replace("Z", "+00:00"))
+                   .timestamp())
+    except (KeyError, ValueError):
+        return int(time.time())
 
 
 def strip_internal(doc):
@@ -259,7 +270,8 @@ class OutboxRelay(DependencyProvider):
         try:
             self.publisher.publish(body, exchange=exchange, routing_key=routing_key(event),
                                    headers={"nameko.trace_id": event.get("trace_id")},
-                                   message_id=event["event_id"], declare=[exchange])
+                                   message_id=event["event_id"], declare=[exchange],
+                                   timestamp=occurred_epoch(event))
         except UndeliverableMessage:
             LINK_BLOCKED.labels(self.service, exchange.name).inc()
             return False

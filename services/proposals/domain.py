@@ -349,8 +349,11 @@ def feedback(before, after, unit_names):
                 "category": shown["category"], "category_label":
                 ANSWER_CATEGORIES[shown["category"]], "text": shown["text"],
                 "on": shown.get("released_on") or shown["on"], "round": shown["round"]},
-            "evaluation": after.get("evaluation"), "decision": (after.get("decision") or {})
-            .get("decision"), "on": (after.get("history") or [{}])[-1].get("on")}
+            "evaluation": after.get("evaluation"),
+            "decision": {k: (after.get("decision") or {}).get(k)
+                         for k in ("decision", "ground", "reason")}
+            if after.get("decision") else None,
+            "on": (after.get("history") or [{}])[-1].get("on")}
 
 
 def upstream_change(p, body, seq):

@@ -139,6 +139,14 @@ def test_with_the_city_broker_down_both_sides_work_and_everything_arrives_once(
     try:
         second = reported_up(county_conf, b, "关于农村客运班次的建议")  # county keeps working
         third = reported_up(county_conf, a, "关于秸秆综合利用的建议")
+        # `zhzx link status`: the city does not answer, the county buffers both,
+        # and the age of the oldest buffered event is the link's lag
+        up = wait_until(lambda: (lambda row: row if (row["buffered"] or 0) >= 2 and
+                                 row["oldest_seconds"] is not None else None)(
+            federation.status(county_side.ref(), city_side.ref())[0]), timeout=60,
+            what="the buffered events in link status")
+        assert up["link"] == "up" and up["state"] == "unreachable" and up["buffered"] >= 2
+        assert 0 <= up["oldest_seconds"] < 600
     finally:
         city_side.broker.start_app()
     wait_until(lambda: all(s["state"] == "running" for s in
@@ -495,8 +503,10 @@ def test_with_the_county_broker_down_both_sides_act_and_every_linked_event_arriv
     late_id = late.json()["id"]
     wait_until(lambda: net.get("city", "proposals", f"/api/v1/proposals/{CITY}-{second}"),
                timeout=120, what="the forward made while down")
-    wait_until(lambda: upstream_state(net, first, "rejected"), timeout=120,
-               what="the city's decision made while the county was down")
+    rejected = wait_until(lambda: upstream_state(net, first, "rejected"), timeout=120,
+                          what="the city's decision made while the county was down")
+    assert rejected["upstream"]["decision"]["decision"] == "reject"
+    assert rejected["upstream"]["decision"]["ground"]   # the county sees why
     wait_until(lambda: net.get("county", "liaison", f"/api/v1/tasks/{late_id}"), timeout=120,
                what="the task sent while the county was down")
     wait_until(lambda: net.get("city", "liaison", f"/api/v1/tasks/{early['id']}")["targets"]
