@@ -62,6 +62,9 @@ def run(infra, args):
     try:
         config = service_config(infra, prefix="bench_")
         config["OUTBOX_POLL_SECONDS"] = 0.2
+        config["OUTBOX_MEASURE_SECONDS"] = 3600
+        # no parent platform: only local events (the link: bench/link_lag.py)
+        config["PARENT_ORG"] = ""
         container = start_container(MembersService, config)
         # a consumer queue, so events are routed (not parked as unrouted)
         with Connection(config["AMQP_URI"]) as conn:

@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import datetime
 
+import pymongo
 from kombu import Queue
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.extensions import DependencyProvider
@@ -150,6 +151,10 @@ class OutboxRelay(DependencyProvider):
         self.measure_every = float(config.get("OUTBOX_MEASURE_SECONDS", 5))
         self.exchange = get_event_exchange(self.service, config)
         self._declared = False  # the exchange, once per connection trouble
+        self._declared_links = set()  # the link exchanges, likewise
+        # a link route without a binding is retried after 1, 2, 4 … seconds
+        self.route_retry_max = float(config.get("LINK_RETRY_MAX_SECONDS", 30))
+        self._route_wait = {}   # (exchange, org) -> (retry at, delay)
         self.publisher = Publisher(config["AMQP_URI"], use_confirms=True, mandatory=True,
                                    retry_policy={"max_retries": 1, "interval_start": 0,
                                                  "interval_step": 0.5, "interval_max": 1})
@@ -200,6 +205,7 @@ class OutboxRelay(DependencyProvider):
                 failures = 0
             except Exception as exc:  # broker or database down: keep the events
                 self._declared = False
+                self._declared_links = set()
                 failures = min(failures + 1, 5)
                 log.warning("outbox relay could not publish (%s); will retry",
                             type(exc).__name__)
@@ -208,22 +214,51 @@ class OutboxRelay(DependencyProvider):
                 self._measure()
 
     def flush(self, max_rounds=1000):
-        """Publish everything pending now; returns the number published."""
+        """Publish everything pending now; returns the number published.
+        Each batch of documents is settled in one bulk write."""
         db = self._db
         published = 0
         for name in self.collection_names:
             collection = db[name]
-            after = None
-            for _ in range(max_rounds):
-                query = {PENDING: 1} if after is None else {PENDING: 1, "_id": {"$gt": after}}
-                docs = list(collection.find(query, {OUTBOX: 1, "seq": 1})
-                            .sort("_id", 1).limit(self.batch))
-                if not docs:
-                    break
-                for doc in docs:
-                    published += self._publish_doc(collection, doc)
-                after = docs[-1]["_id"]
+            # the pending ids once (one scan), then their documents by id in
+            # batches: re-querying the pending set per batch costs a scan each
+            ids = [d["_id"] for d in collection.find({PENDING: 1}, {"_id": 1})
+                   .sort("_id", 1).limit(max_rounds * self.batch)]
+            for start in range(0, len(ids), self.batch):
+                docs = sorted(collection.find({"_id": {"$in": ids[start:start + self.batch]},
+                                               PENDING: 1}, {OUTBOX: 1, "seq": 1}),
+                              key=lambda d: d["_id"])
+                settled = []
+                try:
+                    for doc in docs:
+                        settled.append((doc, self._publish_doc(doc)))
+                finally:  # what the broker confirmed is settled even if the rest failed
+                    published += self._settle(collection, settled)
         return published
+
+    @staticmethod
+    def _settle(collection, settled):
+        """Remove the confirmed events of ``(doc, (sent, complete))`` pairs;
+        a document all of whose events went out stops being pending unless it
+        changed meanwhile (its ``seq`` moved on)."""
+        ops, conditional = [], []
+        for doc, (sent, complete) in settled:
+            unset = {f"{OUTBOX}.{e['event_id']}": "" for e in sent}
+            if complete:
+                update = {"$set": {PENDING: 0}}
+                if unset:
+                    update["$unset"] = unset
+                    conditional.append(pymongo.UpdateOne({"_id": doc["_id"]}, {"$unset": unset}))
+                ops.append(pymongo.UpdateOne({"_id": doc["_id"], "seq": doc["seq"]}, update))
+            elif unset:
+                ops.append(pymongo.UpdateOne({"_id": doc["_id"]}, {"$unset": unset}))
+        if ops:
+            expected = len(ops)
+            result = collection.bulk_write(ops, ordered=False)
+            if result.matched_count < expected and conditional:
+                # some changed meanwhile: drop what was sent, keep them pending
+                collection.bulk_write(conditional, ordered=False)
+        return sum(len(sent) for _, (sent, _) in settled)
 
     def backlog(self, linked_only=False):
         """Events waiting in the outbox (only the linked ones if asked)."""
@@ -236,31 +271,28 @@ class OutboxRelay(DependencyProvider):
                              if not linked_only or LINK in e)
         return total
 
-    def _publish_doc(self, collection, doc):
+    def _publish_doc(self, doc):
+        """Publish ``doc``'s pending events in ``seq`` order: ``(sent,
+        complete)``, complete when none had to wait."""
         from .linkage import LINK
         events = sorted((doc.get(OUTBOX) or {}).values(), key=lambda e: e["seq"])
         sent = []
         blocked = set()   # (exchange, target org) without a route yet
+        now = time.monotonic()
         for event in events:
             route = (event[LINK]["via"], event[LINK]["to"]) if LINK in event else None
-            if route in blocked:
+            if route in blocked or (route and self._route_wait.get(route, (0, 0))[0] > now):
+                blocked.add(route)
                 continue  # keeps the per-aggregate order towards that platform
             if self._publish(event):
                 sent.append(event)
-            else:  # no route to that platform yet: it and its later events wait
-                blocked.add(route)
-        unset = {f"{OUTBOX}.{e['event_id']}": "" for e in sent}
-        if len(sent) < len(events):
-            if unset:
-                collection.update_one({"_id": doc["_id"]}, {"$unset": unset})
-            return len(sent)
-        done = collection.update_one({"_id": doc["_id"], "seq": doc["seq"]},
-                                     {"$unset": unset, "$set": {PENDING: 0}} if unset
-                                     else {"$set": {PENDING: 0}})
-        if done.matched_count == 0 and unset:
-            # changed meanwhile: drop what was sent, keep _pending for the rest
-            collection.update_one({"_id": doc["_id"]}, {"$unset": unset})
-        return len(sent)
+                if route:
+                    self._route_wait.pop(route, None)
+            else:  # no route to that platform yet: it and its later events wait,
+                blocked.add(route)  # and the route is tried again after a backoff
+                delay = min(self.route_retry_max, 2 * self._route_wait.get(route, (0, 0.5))[1])
+                self._route_wait[route] = (now + delay, delay)
+        return sent, len(sent) == len(events)
 
     def _publish_linked(self, event):
         """True once the broker took it; False while the link has no route."""
@@ -270,8 +302,10 @@ class OutboxRelay(DependencyProvider):
         try:
             self.publisher.publish(body, exchange=exchange, routing_key=routing_key(event),
                                    headers={"nameko.trace_id": event.get("trace_id")},
-                                   message_id=event["event_id"], declare=[exchange],
-                                   timestamp=occurred_epoch(event))
+                                   message_id=event["event_id"],
+                                   declare=[] if exchange.name in self._declared_links
+                                   else [exchange], timestamp=occurred_epoch(event))
+            self._declared_links.add(exchange.name)
         except UndeliverableMessage:
             LINK_BLOCKED.labels(self.service, exchange.name).inc()
             return False

@@ -85,9 +85,20 @@ def act(client, oid, action, **data):
     return resp.json()
 
 
+def submitted(author, title):
+    """A 社情民意 item submitted by ``author``. Submitting looks the author up
+    in the members service over RPC; a 503 (it did not answer in time, e.g.
+    while its broker connection recovers) is retried as a client would."""
+    def attempt():
+        resp = author.post("/api/v1/opinions", json={"title": title, "content": "建议……"})
+        assert resp.status_code in (201, 503), resp.text
+        return resp.json()["id"] if resp.status_code == 201 else None
+    return wait_until(attempt, timeout=60, what="the item accepted")
+
+
 def reported_up(county_conf, member, title):
     author = Client(county_conf, f"member:{member}")
-    oid = author.post("/api/v1/opinions", json={"title": title, "content": "建议……"}).json()["id"]
+    oid = submitted(author, title)
     office = Client(county_conf, "admin")
     for action, data in (("accept", {}), ("issue", {}), ("report", {"level": "city"})):
         act(office, oid, action, **data)
@@ -161,8 +172,7 @@ def test_with_the_city_broker_down_both_sides_work_and_everything_arrives_once(
     # the county broker down: its services keep writing (the report is stored
     # with its linked event in the outbox); the relay catches up afterwards
     office = Client(county_conf, "admin")
-    fourth = Client(county_conf, f"member:{b}").post("/api/v1/opinions", json={
-        "title": "关于防汛的建议", "content": "建议……"}).json()["id"]
+    fourth = submitted(Client(county_conf, f"member:{b}"), "关于防汛的建议")
     act(office, fourth, "accept")
     act(office, fourth, "issue")
     county_side.broker.stop_app()
@@ -206,8 +216,7 @@ def test_a_county_service_killed_mid_forward_and_a_closed_federation_connection_
     # kill the county's liaison right after the report is stored: the linked
     # event is in its outbox and goes out when the service is back
     office = Client(county_conf, "admin")
-    oid = Client(county_conf, f"member:{a}").post("/api/v1/opinions", json={
-        "title": "关于老旧小区改造的建议", "content": "建议……"}).json()["id"]
+    oid = submitted(Client(county_conf, f"member:{a}"), "关于老旧小区改造的建议")
     act(office, oid, "accept")
     act(office, oid, "issue")
     liaison = next(c for c in run_service.started if c.service_name == "liaison"

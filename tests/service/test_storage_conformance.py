@@ -131,3 +131,25 @@ def test_proposal_store_query_shapes(infra):
         assert store.get("p2")["history"][-1] == {"action": "start", "on": "2026-03-02"}
     finally:
         client.drop_database(name)
+
+
+def test_outbox_relay_bulk_settles_with_per_document_conditions(db):
+    """The relay settles a batch in one bulk write: conditional on ``seq``,
+    an unmatched condition counted, an unconditional ``$unset`` applied."""
+    agg = Aggregates(db.members)
+    change = Change("140428", actor="a")
+    events = {}
+    for i in range(3):
+        events[i] = change.event("x.created", f"k{i}", 1, {})
+        agg.create({"_id": f"k{i}"}, [events[i]])
+    ops = [pymongo.UpdateOne({"_id": "k0", "seq": 1}, {"$unset": {
+               f"{OUTBOX}.{events[0]['event_id']}": ""}, "$set": {PENDING: 0}}),
+           pymongo.UpdateOne({"_id": "k1", "seq": 7}, {"$unset": {   # changed meanwhile
+               f"{OUTBOX}.{events[1]['event_id']}": ""}, "$set": {PENDING: 0}}),
+           pymongo.UpdateOne({"_id": "k2"}, {"$unset": {f"{OUTBOX}.{events[2]['event_id']}": ""}})]
+    result = db.members.bulk_write(ops, ordered=False)
+    assert result.matched_count == 2
+    docs = {d["_id"]: d for d in db.members.find({"_id": {"$in": ["k0", "k1", "k2"]}})}
+    assert docs["k0"][PENDING] == 0 and docs["k0"][OUTBOX] == {}
+    assert docs["k1"][PENDING] == 1 and len(docs["k1"][OUTBOX]) == 1
+    assert docs["k2"][PENDING] == 1 and docs["k2"][OUTBOX] == {}
