@@ -63,6 +63,12 @@ class Identity:
     def child_names(self):
         return dict(self.children)
 
+    @property
+    def uplink(self):
+        """The parent a county's linked events go up to over federation;
+        None for a city (it reaches the province through the adapter)."""
+        return self.parent_org if self.org_level == "county" else None
+
 
 def platform_data(kind, org, config):
     """Per-platform data kept beside the shared settings, e.g. the places of

@@ -2,6 +2,7 @@
 import logging
 
 import pymongo
+from pymongo.errors import DuplicateKeyError
 from nameko.extensions import DependencyProvider
 
 log = logging.getLogger(__name__)
@@ -72,3 +73,12 @@ def iterate(collection, query=None, projection=None, batch=500):
         if len(docs) <= batch:
             return
         after = docs[batch - 1]["_id"]
+
+
+def keep_latest(collection, doc_id, seq, fields):
+    """Store ``fields`` as ``doc_id`` unless a newer ``seq`` is stored."""
+    try:
+        collection.insert_one(dict(fields, _id=doc_id, seq=seq))
+    except DuplicateKeyError:
+        collection.update_one({"_id": doc_id, "seq": {"$lt": seq}},
+                              {"$set": dict(fields, seq=seq)})

@@ -19,12 +19,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from nameko.extensions import DependencyProvider
-from pymongo.errors import DuplicateKeyError
 
 from .config import Identity
 from .inbox import idempotent
 from .linkage import UP, linked_handler
-from .mongo import connect, database_name
+from .mongo import connect, database_name, keep_latest
 from .outbox import Aggregates, Change
 
 log = logging.getLogger(__name__)
@@ -36,11 +35,6 @@ RECEIVED = "linked_rollups"   # the snapshots of the platforms below
 def digest(figures):
     return hashlib.sha256(json.dumps(figures, sort_keys=True, ensure_ascii=False,
                                      default=str).encode()).hexdigest()
-
-
-def uplink(identity):
-    """The parent a county sends to over the link; None otherwise."""
-    return identity.parent_org if identity.org_level == "county" else None
 
 
 class StatisticsRollup(DependencyProvider):
@@ -60,7 +54,7 @@ class StatisticsRollup(DependencyProvider):
         self._gt = None
 
     def start(self):
-        if uplink(self.identity):
+        if self.identity.uplink:
             self._gt = self.container.spawn_managed_thread(self._run)
 
     def stop(self):
@@ -87,7 +81,7 @@ class StatisticsRollup(DependencyProvider):
 
     def roll(self, year=None):
         """Send this year's figures if they changed; True when sent."""
-        parent = uplink(self.identity)
+        parent = self.identity.uplink
         if not parent:
             return False
         year = year or datetime.now(self.zone).year
@@ -111,15 +105,6 @@ class StatisticsRollup(DependencyProvider):
         return True
 
 
-def keep_latest(collection, doc_id, seq, fields):
-    """Store ``fields`` as ``doc_id`` unless a newer ``seq`` is stored."""
-    try:
-        collection.insert_one(dict(fields, _id=doc_id, seq=seq))
-    except DuplicateKeyError:
-        collection.update_one({"_id": doc_id, "seq": {"$lt": seq}},
-                              {"$set": dict(fields, seq=seq)})
-
-
 class Receiver:
     """Mixin for a parent's service: keeps each county's ``rollup_kind``
     figures (set by the service) in ``linked_rollups``."""
@@ -139,7 +124,7 @@ class Receiver:
     def county_figures(self, year):
         """Each linked county's latest figures for ``year`` (None if none yet)."""
         got = {d["org"]: d for d in self.db[RECEIVED].find({"year": year})}
-        orgs = dict(self.identity.children)
+        orgs = self.identity.child_names
         for org, d in got.items():
             orgs.setdefault(org, d.get("org_name") or org)
         return [{"org": org, "org_name": name, "year": year,

@@ -499,7 +499,7 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
             issue_no = self.store.next_number(f"opinion-issue-{today.year}")
         fields, events = opinions.act(
             doc, action, data, request.principal, today=today,
-            own_level=self.identity.org_level, parent_org=self.config.get("PARENT_ORG"),
+            own_level=self.identity.org_level, parent_org=self.identity.parent_org,
             orgs=self.settings.get("upper_orgs") or {}, issue_no=issue_no,
             instruction_id=_new_id("IN") if action == "instruct" else None)
         linked = self.linked_opinion_events(doc, action, data, fields)
@@ -510,12 +510,11 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
         """Reported to the parent platform: the item goes up the link; a step
         the parent takes on an item from a county: feedback goes down."""
         out = []
-        parent = str(self.config.get("PARENT_ORG") or "")
         reported = (fields.get("reported") or {}).get(data.get("level") or "")
         # counties reach their city over the link; a city reaches the province
         # through the provincial adapter, not federation
-        linked_up = self.identity.org_level == "county" and parent
-        if action == "report" and linked_up and reported and reported["target_org"] == parent:
+        parent = self.identity.uplink
+        if action == "report" and parent and reported and reported["target_org"] == parent:
             author = doc.get("author_member")
             try:  # the name is a courtesy: reporting works with the broker down
                 name = self.member_names([author]).get(author) if author else None
@@ -555,7 +554,7 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
                           roles=("admin",))
         fields, events = opinions.act(
             doc, p["action"], data, actor, today=self.today(),
-            own_level=self.identity.org_level, parent_org=self.config.get("PARENT_ORG"),
+            own_level=self.identity.org_level, parent_org=self.identity.parent_org,
             orgs=self.settings.get("upper_orgs") or {},
             instruction_id=f"IN-{event['event_id'][:12]}")
         self.apply(None, "opinions", doc, fields, events, actor=f"org:{event['origin']}")
@@ -628,7 +627,7 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
             raise Invalid({"records": ["必须是记录列表"]})
         ctx = history.Context(
             org=self.identity.org_code, own_level=self.identity.org_level,
-            parent_org=self.config.get("PARENT_ORG"), orgs=self.settings.get("upper_orgs") or {},
+            parent_org=self.identity.parent_org, orgs=self.settings.get("upper_orgs") or {},
             rules=self.request_rules(), stations=self.store.stations_by_id(),
             members=self.active_members(sorted(history.member_ids(records))),
             next_issue=lambda year: self.store.next_number(f"opinion-issue-{year}"))

@@ -59,7 +59,7 @@ def new_task(data, *, task_id, org, children, today):
 
 
 def payload(doc, **extra):
-    return dict({"task_id": doc.get("source", {}).get("task_id", doc["_id"]),
+    return dict({"task_id": doc["_id"],   # a county's copy keeps the city's id
                  "kind": doc["kind"], "title": doc["title"], "due_on": doc["due_on"],
                  "state": doc["state"]}, **extra)
 

@@ -1,12 +1,12 @@
 """Members service: the 委员 registry over HTTP (port 8001) and RPC."""
 from nameko.rpc import rpc
 
-from services.common import linkage, rollup
+from services.common import linkage
 from services.common.http import api, json_body, page, page_params, query_args
 from services.common.inbox import idempotent
 from services.common.linkage import linked_handler
 from services.common.messaging import event_handler
-from services.common.mongo import Mongo
+from services.common.mongo import Mongo, keep_latest
 from services.common.outbox import OutboxRelay
 from services.common.problems import Conflict, Forbidden, Invalid
 from services.common import service as platform
@@ -156,7 +156,7 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
     # --- roster roll-up (三级联动) ----------------------------------------------
     def roster_linked(self, member):
         """A county's membership change goes up to its city, public fields only."""
-        parent = rollup.uplink(self.identity)
+        parent = self.identity.uplink
         return [("member.synced", domain.roster_entry(member), parent, linkage.UP)] \
             if parent else []
 
@@ -165,7 +165,7 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
     def on_member_synced(self, event):
         """A county's membership as it is now; an older change never wins."""
         entry = dict(event["payload"], org=event["origin"])
-        rollup.keep_latest(self.db[LINKED_MEMBERS], entry.pop("member_id"), event["seq"], entry)
+        keep_latest(self.db[LINKED_MEMBERS], entry.pop("member_id"), event["seq"], entry)
 
     @api("GET", "/api/v1/members/rollup", roles=READ_ROLES)
     def roster_rollup(self, request):

@@ -273,19 +273,31 @@ def new_proposal(data, actor, *, proposal_id, org, today, members):
             errors["cosigners"] = ["集体提案没有联名委员"]
     if errors:
         raise Invalid(errors)
-    doc = {"_id": proposal_id, "org": org, "kind": kind, "type": data["type"],
+    doc = _document(data, proposal_id=proposal_id, org=org, kind=kind, today=today,
+                    state="draft", lead_member=lead,
+                    cosigners={m: "pending" for m in cosigners},
+                    collective=data.get("collective"),
+                    people=[lead] + cosigners if lead else [])
+    _log(doc, "create", None, "draft", actor, today)
+    return doc, [("proposal.drafted", payload(doc))]
+
+
+def _document(content, *, proposal_id, org, kind, today, state, **fields):
+    """A new proposal document: every field at its start value, the content
+    fields from ``content``, then ``fields``."""
+    doc = {"_id": proposal_id, "org": org, "kind": kind, "type": content.get("type") or "interim",
            "session": None, "year": today.year, "number": None,
-           "lead_member": lead, "cosigners": {m: "pending" for m in cosigners},
-           "collective": data.get("collective"), "people": [lead] + cosigners if lead else [],
-           "state": "draft", "created_at": today.isoformat(), "review": {}, "decision": None,
+           "lead_member": None, "cosigners": {}, "collective": None, "people": [],
+           "state": state, "created_at": today.isoformat(), "review": {}, "decision": None,
            "merged_into": None, "lead_unit": None, "co_units": [], "handlers": [],
            "deadlines": {}, "reminders": {}, "overdue": 0, "round": 1, "key": 0,
            "excellent": 0, "supervisors": [], "supervision": [], "objections": [],
            "co_opinions": {}, "answers": [], "evaluations": {}, "history": []}
     for name in CONTENT_FIELDS:
-        doc[name] = data.get(name) if name != "attachments" else list(data.get(name) or [])
-    _log(doc, "create", None, "draft", actor, today)
-    return doc, [("proposal.drafted", payload(doc))]
+        doc[name] = content.get(name) if name != "attachments" else \
+            list(content.get(name) or [])
+    doc.update(fields)
+    return doc
 
 
 # --- 联动提案: a county proposal beyond county remit handled by the city --------
@@ -309,20 +321,14 @@ def forward_payload(p, names):
 def received(body, *, origin, org, today):
     """A proposal forwarded by the lower platform ``origin``: it enters this
     platform's review as submitted; ``source`` links it to the original."""
-    doc, _ = new_proposal({"kind": "collective", "type": "interim",
-                           "collective": {"kind": "group", "name": body.get("proposer")}},
-                          Actor.of(f"org:{origin}", ["admin"]),
-                          proposal_id=forwarded_id(org, body["proposal_id"]), org=org,
-                          today=today, members={})
-    for name in CONTENT_FIELDS:
-        doc[name] = body.get(name) if name != "attachments" else list(body.get(name) or [])
-    doc.update(kind="linked", collective=None, state="submitted", year=today.year,
-               submitted_at=today.isoformat(), history=[],
-               source={"org": origin, "proposal_id": body["proposal_id"],
-                       "number": body.get("number"), "year": body.get("year"),
-                       "proposer": body.get("proposer"),
-                       "cosigners": list(body.get("cosigners") or []),
-                       "reason": body.get("reason")})
+    doc = _document(dict(body, type="interim"), proposal_id=forwarded_id(org, body["proposal_id"]),
+                    org=org, kind="linked", today=today, state="submitted",
+                    submitted_at=today.isoformat(),
+                    source={"org": origin, "proposal_id": body["proposal_id"],
+                            "number": body.get("number"), "year": body.get("year"),
+                            "proposer": body.get("proposer"),
+                            "cosigners": list(body.get("cosigners") or []),
+                            "reason": body.get("reason")})
     _log(doc, "receive", None, "submitted", Actor.of(f"org:{origin}", []), today)
     return doc, [("proposal.received", payload(doc, source_org=origin,
                                                source_proposal_id=body["proposal_id"]))]

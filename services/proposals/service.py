@@ -118,7 +118,7 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
             target = domain.merge_target_id(p, data)
             ctx.merge_target = self.store.get(target) if target else None
             ctx.next_number = lambda: self.store.next_number(self.today().year)
-            ctx.parent_org = str(self.config.get("PARENT_ORG") or "") or None
+            ctx.parent_org = self.identity.parent_org
         return ctx
 
     # --- proposals ------------------------------------------------------------
@@ -394,7 +394,7 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         event); progress on a proposal a county forwarded goes back down."""
         out = []
         if (after["state"] == "forwarded" and before["state"] != "forwarded"
-                and self.identity.org_level == "county"):
+                and self.identity.uplink):
             people = domain.proposers(after)
             try:  # names are a courtesy: forwarding works with members down
                 names = self.member_names(people) if people else {}
