@@ -1,6 +1,17 @@
 """Setting up and watching the federation links between a county broker and
-its city broker, through the RabbitMQ management HTTP API. Idempotent: every
-call PUTs the whole wanted state.
+its city broker, through the RabbitMQ management HTTP API.
+
+Idempotent: a second ``link`` with nothing changed writes exactly the values
+already there, which RabbitMQ ignores, so no link restarts. The link user's
+password is kept (read back from the upstream already configured) instead of
+being rotated on every run: a new password would change the upstream's URI
+and restart the link.
+
+Every upstream says ``resource-cleanup-mode: never``: by default RabbitMQ
+deletes the upstream broker's federation queue (and whatever it buffers)
+whenever the link stops or restarts — on a re-link, a downstream broker
+stopped, or the upstream removed. With ``never`` the queue and its messages
+survive all of these; ``unlink`` deletes it explicitly.
 
 - both brokers: the link exchanges ``zhzx.up`` and ``zhzx.down`` (topic, durable);
 - county broker: user ``link-<city org>`` that may read ``zhzx.up`` and manage
@@ -16,7 +27,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
@@ -49,9 +60,22 @@ def _declare_exchanges(broker):
                     {"type": "topic", "durable": True, "auto_delete": False})
 
 
-def _link_user(broker, user, exchange):
-    """A user that can only feed a federation link from ``exchange``."""
-    password = secrets.token_urlsafe(24)
+def _current_password(downstream, name, user):
+    """The password of ``user`` in upstream ``name``'s URI, if configured."""
+    try:
+        value = downstream.call("GET", f"parameters/federation-upstream/{VHOST}/{name}",
+                                ok=(200,))["value"]
+    except (RuntimeError, KeyError, TypeError):
+        return None
+    parts = urlsplit(value.get("uri", ""))
+    if parts.username and unquote(parts.username) == user and parts.password:
+        return unquote(parts.password)
+    return None
+
+
+def _link_user(broker, user, exchange, password):
+    """A user that can only feed a federation link from ``exchange``. Setting
+    the same password again changes nothing for open connections."""
     broker.call("PUT", f"users/{quote(user, safe='')}", {"password": password, "tags": ""})
     own = "^federation: "
     broker.call("PUT", f"permissions/{VHOST}/{quote(user, safe='')}", {
@@ -64,7 +88,7 @@ def _upstream(downstream, name, upstream, user, password, exchange, set_name):
           f"{upstream.amqp_host}:{upstream.amqp_port}/%2F"
     downstream.call("PUT", f"parameters/federation-upstream/{VHOST}/{name}", {"value": {
         "uri": uri, "exchange": exchange, "ack-mode": "on-confirm", "trust-user-id": False,
-        "reconnect-delay": 2, "max-hops": 1}})
+        "reconnect-delay": 2, "max-hops": 1, "resource-cleanup-mode": "never"}})
     members = downstream.call("GET", f"parameters/federation-upstream-set/{VHOST}",
                               ok=(200,)) or []
     current = next((m["value"] for m in members if m["name"] == set_name), [])
@@ -80,25 +104,36 @@ def link(county, city, *, county_org, city_org):
     """Link a county broker and its city broker both ways; returns what was set."""
     for broker in (county, city):
         _declare_exchanges(broker)
-    up_user = f"link-{city_org}"
-    up_password = _link_user(county, up_user, UP)
-    _upstream(city, f"county-{county_org}", county, up_user, up_password, UP, "zhzx-up")
-    down_user = f"link-{county_org}"
-    down_password = _link_user(city, down_user, DOWN)
-    _upstream(county, f"city-{city_org}", city, down_user, down_password, DOWN, "zhzx-down")
+    up_user, up_name = f"link-{city_org}", f"county-{county_org}"
+    up_password = _current_password(city, up_name, up_user) or secrets.token_urlsafe(24)
+    _link_user(county, up_user, UP, up_password)
+    _upstream(city, up_name, county, up_user, up_password, UP, "zhzx-up")
+    down_user, down_name = f"link-{county_org}", f"city-{city_org}"
+    down_password = _current_password(county, down_name, down_user) or secrets.token_urlsafe(24)
+    _link_user(city, down_user, DOWN, down_password)
+    _upstream(county, down_name, city, down_user, down_password, DOWN, "zhzx-down")
     return {"up": {"downstream": "city", "upstream": f"county-{county_org}", "user": up_user},
             "down": {"downstream": "county", "upstream": f"city-{city_org}",
                      "user": down_user}}
 
 
 def unlink(county, city, *, county_org, city_org):
-    """Remove both links' upstreams (the policies stay for other counties).
-    Removing an upstream deletes its buffered queue on the upstream broker:
-    events waiting in it are lost, so only unlink a drained link."""
-    city.call("DELETE", f"parameters/federation-upstream/{VHOST}/county-{county_org}",
-              ok=(204, 404))
-    county.call("DELETE", f"parameters/federation-upstream/{VHOST}/city-{city_org}",
-                ok=(204, 404))
+    """Remove both links' upstreams (the policies stay for other counties) and
+    the federation queues they leave on the upstream brokers: events waiting
+    in them are lost, so only unlink a drained link."""
+    for downstream, upstream, name, exchange in (
+            (city, county, f"county-{county_org}", UP),
+            (county, city, f"city-{city_org}", DOWN)):
+        downstream.call("DELETE", f"parameters/federation-upstream/{VHOST}/{name}",
+                        ok=(204, 404))
+        queue = federation_queue(exchange, downstream)
+        upstream.call("DELETE", f"queues/{VHOST}/{quote(queue, safe='')}", ok=(204, 404))
+
+
+def federation_queue(exchange, downstream):
+    """The queue on the upstream broker that buffers ``exchange`` for the
+    downstream broker (named after the downstream's cluster name)."""
+    return f"federation: {exchange} -> {downstream.call('GET', 'cluster-name')['name']}"
 
 
 def status(county, city, now=None):

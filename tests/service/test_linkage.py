@@ -247,6 +247,47 @@ def test_a_county_service_killed_mid_forward_and_a_closed_federation_connection_
     assert sorted(o["id"] for o in listed) == sorted(f"{COUNTY}-{x}" for x in (oid, later))
 
 
+def link_ids(county_side, city_side):
+    """Each federation link's id and start time: a restarted link changes both."""
+    return sorted((l["exchange"], l["id"], l["timestamp"])
+                  for side in (county_side, city_side)
+                  for l in side.ref().call("GET", "federation-links/%2F") or [])
+
+
+def test_relinking_during_a_stream_and_a_stopped_city_broker_lose_nothing(pair, platforms):
+    """`zhzx link` re-run while items stream up changes nothing (no password
+    rotation, no link restart), and the county's federation queue survives
+    the city broker's shutdown, buffering what the county reports meanwhile."""
+    county_side, city_side = pair
+    county_conf, city_conf, _, (a, b, *_) = platforms
+    before = link_ids(county_side, city_side)
+    sent = []
+    for i in range(12):
+        sent.append(reported_up(county_conf, (a, b)[i % 2], f"关于第{i + 1}个村道修缮的建议"))
+        if i % 2 == 0:   # re-linked six times during the stream
+            federation.link(county_side.ref(), city_side.ref(), county_org=COUNTY,
+                            city_org=CITY)
+    assert link_ids(county_side, city_side) == before   # nothing restarted
+
+    city_side.broker.stop()    # a clean shutdown, as SIGTERM does
+    try:
+        for i in range(3):
+            sent.append(reported_up(county_conf, a, f"关于第{i + 1}处积水点的建议"))
+        queue = "federation: zhzx.up -> zhzx-t-140400"   # named after the city's cluster
+        up = wait_until(lambda: (lambda row: row if (row["buffered"] or 0) >= 3 else None)(
+            federation.status(county_side.ref(), city_side.ref())[0]), timeout=60,
+            what="the county buffering in its federation queue")
+        assert up["state"] == "unreachable"
+        names = [q["name"] for q in county_side.ref().call("GET", "queues/%2F")]
+        assert queue in names
+    finally:
+        city_side.broker.start()
+    for oid in sent:
+        wait_until(lambda: city_item(city_conf, oid), timeout=120, what=f"{oid} at the city")
+    listed = Client(city_conf, "admin", org=CITY).get("/api/v1/opinions?limit=100").json()
+    assert sorted(o["id"] for o in listed["items"]) == sorted(f"{COUNTY}-{o}" for o in sent)
+
+
 # --- proposals, tasks and roll-ups across the pair ---------------------------------
 class Network:
     """Members, proposals and liaison of the county and of the city."""
