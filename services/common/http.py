@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import problems
 from .auth import authenticate, require_roles
+from .mongo import UNAVAILABLE, Mongo, reachable, unavailable_error
 from .observability import ENTRYPOINT_CALLS, clean_trace_id, new_trace_id
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,14 @@ def json_response(body, status=200, headers=None):
 
 
 def problem_response(problem, instance=None):
-    return Response(json.dumps(problem.to_dict(instance), ensure_ascii=False),
-                    status=problem.status, mimetype=PROBLEM_JSON)
+    response = Response(json.dumps(problem.to_dict(instance), ensure_ascii=False),
+                        status=problem.status, mimetype=PROBLEM_JSON)
+    if getattr(problem, "retry_after", None):
+        response.headers["Retry-After"] = str(problem.retry_after)
+    return response
+
+
+DATABASE_DOWN = problems.Unavailable("数据库暂时无法访问，请稍后重试", unavailable=["database"])
 
 
 _HTTP_TITLES = {404: "资源不存在", 405: "不支持的请求方法"}
@@ -75,7 +82,14 @@ class Api(HttpRequestHandler):
     def __init__(self, method, url, roles=None, public=False, **kwargs):
         self.roles = tuple(roles or ())
         self.public = public
+        # answered as 4xx/503, so logged as a WARNING line, not an ERROR
+        kwargs.setdefault("expected_exceptions", (problems.Problem,) + UNAVAILABLE)
         super().__init__(method, url, **kwargs)
+
+    def database_down(self):
+        """True when the service's database is known to be unreachable."""
+        return any(isinstance(dep, Mongo) and hasattr(dep, "client")
+                   and not reachable(dep.client) for dep in self.container.dependencies)
 
     def handle_request(self, request):
         request.shallow = False
@@ -90,6 +104,8 @@ class Api(HttpRequestHandler):
                     request.headers.get("Authorization"),
                     secret=config["JWT_SECRET"], org=str(config["ORG_CODE"]))
                 require_roles(request.principal, self.roles)
+                if self.database_down():  # fail fast, not after the selection timeout
+                    raise DATABASE_DOWN
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             event = Event()
@@ -102,13 +118,22 @@ class Api(HttpRequestHandler):
                 ENTRYPOINT_CALLS.labels(self.container.service_name,
                                         self.method_name, "rejected").inc()
             response = problem_response(exc, request.path)
-        except Exception:
-            log.exception("unhandled error in %s", self.method_name,
-                          extra={"trace_id": trace_id, "entrypoint": self.method_name})
-            response = problem_response(
-                problems.Problem(f"请求处理失败，追踪号 {trace_id}"), request.path)
+        except Exception as exc:
+            if unavailable_error(exc):
+                log.warning("database unavailable in %s: %s", self.method_name,
+                            type(exc).__name__, extra={"trace_id": trace_id,
+                                                       "entrypoint": self.method_name})
+                response = problem_response(DATABASE_DOWN, request.path)
+            else:
+                response = self.unexpected(request, trace_id)
         response.headers["X-Trace-Id"] = trace_id
         return response
+
+    def unexpected(self, request, trace_id):
+        log.exception("unhandled error in %s", self.method_name,
+                      extra={"trace_id": trace_id, "entrypoint": self.method_name})
+        return problem_response(problems.Problem(f"请求处理失败，追踪号 {trace_id}"),
+                                request.path)
 
     def response_from_result(self, result):
         if isinstance(result, Response):

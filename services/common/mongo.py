@@ -2,7 +2,7 @@
 import logging
 
 import pymongo
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 from nameko.extensions import DependencyProvider
 
 log = logging.getLogger(__name__)
@@ -14,10 +14,34 @@ def database_name(config, service_name):
     return names.get(service_name) or f"{config.get('MONGO_DB_PREFIX', 'zhzx_')}{service_name}"
 
 
+# The driver's errors that mean "the database cannot be reached now" (server
+# selection timed out, connection refused or reset, network timeout): a caller
+# gets a 503 with Retry-After, an event handler retries without counting it.
+UNAVAILABLE = (ConnectionFailure,)
+
+
 def connect(config):
+    """A client that notices a lost or returning server within about a
+    second (``MONGO_HEARTBEAT_MS``), so requests fail fast while it is gone."""
     return pymongo.MongoClient(
-        config["MONGO_URI"], serverSelectionTimeoutMS=int(config.get("MONGO_TIMEOUT_MS", 5000)),
+        config["MONGO_URI"], serverSelectionTimeoutMS=int(config.get("MONGO_TIMEOUT_MS", 3000)),
+        heartbeatFrequencyMS=int(config.get("MONGO_HEARTBEAT_MS", 1000)),
         tz_aware=False, uuidRepresentation="standard")
+
+
+def reachable(client):
+    """False when the driver already knows no server can take writes: answer
+    at once instead of waiting for the server-selection timeout."""
+    return client.topology_description.has_writable_server()
+
+
+def unavailable_error(exc):
+    """True for an error (or its cause) that means the database is down."""
+    while exc is not None:
+        if isinstance(exc, UNAVAILABLE):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class Mongo(DependencyProvider):
@@ -53,6 +77,8 @@ class Mongo(DependencyProvider):
 
 
 def ping(db):
+    if not reachable(db.client):
+        raise ConnectionFailure("no reachable database server")
     db.client.admin.command("ping")
 
 

@@ -99,7 +99,9 @@ class JsonFormatter(logging.Formatter):
         for key in ("event_type", "event_id", "entrypoint", "outcome", "aggregate_id"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
-        if record.exc_info:
+        # a traceback only for errors: an expected failure (a 4xx, a database
+        # briefly away) is one WARNING line, not a page of stack
+        if record.exc_info and record.levelno >= logging.ERROR:
             entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 

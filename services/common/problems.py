@@ -74,6 +74,7 @@ class Invalid(Problem):
 class Unavailable(Problem):
     status = 503
     title = "依赖服务暂不可用"
+    retry_after = 5   # seconds, sent as Retry-After
 
 
 def flatten_errors(errors, prefix=""):

@@ -5,11 +5,14 @@ service must instead fail fast with a 503 naming what is unavailable.
 """
 import eventlet
 from kombu.exceptions import OperationalError
-from nameko.exceptions import UnknownService
+from nameko.exceptions import RemoteError, UnknownService
 
 from .problems import Unavailable
 
 DEFAULT_TIMEOUT = 10
+# what the called service raises when its own database is away
+_REMOTE_UNAVAILABLE = {"ServerSelectionTimeoutError", "AutoReconnect", "NetworkTimeout",
+                       "ConnectionFailure", "Unavailable"}
 
 
 def call(proxy, method, *args, timeout=None, what=None, **kwargs):
@@ -24,6 +27,11 @@ def call(proxy, method, *args, timeout=None, what=None, **kwargs):
         raise Unavailable(f"{name}未启动，请稍后重试", unavailable=[name]) from None
     except (OperationalError, OSError):  # the local broker is down
         raise Unavailable(f"消息总线不可用，{name}暂时无法访问", unavailable=["broker"]) from None
+    except RemoteError as exc:
+        if exc.exc_type in _REMOTE_UNAVAILABLE:
+            raise Unavailable(f"{name}暂时无法访问其数据库，请稍后重试",
+                              unavailable=[name]) from None
+        raise
 
 
 class MembersLookup:

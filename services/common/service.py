@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 
 from kombu import Connection
 from nameko.dependency_providers import Config
+from nameko.rpc import RpcProxy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
@@ -46,6 +47,8 @@ class PlatformService:
 
     @api("GET", "/readyz", public=True)
     def readyz(self, request):
+        """Ready when its database and broker answer and every service it
+        calls over RPC has a consumer on its queue; a 503 names what is not."""
         failed = []
         try:
             ping(self.db)
@@ -54,6 +57,8 @@ class PlatformService:
         try:
             with Connection(self.config["AMQP_URI"], connect_timeout=2) as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
+                failed += [f"service:{name}" for name in self.rpc_targets()
+                           if not rpc_consumers(conn, name)]
         except Exception:
             failed.append("broker")
         if failed:
@@ -61,6 +66,33 @@ class PlatformService:
         return {"status": "ready", "service": self.name,
                 "org": self.identity.org_code, "level": self.identity.org_level}
 
+    @classmethod
+    def rpc_targets(cls):
+        """The services this one calls over RPC."""
+        return sorted({value.target_service for value in vars_of(cls)
+                       if isinstance(value, RpcProxy)})
+
     @api("GET", "/metrics", public=True)
     def metrics(self, request):
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def vars_of(cls):
+    seen = {}
+    for klass in reversed(cls.__mro__):
+        seen.update(vars(klass))
+    return list(seen.values())
+
+
+def rpc_consumers(conn, service):
+    """How many workers consume ``service``'s RPC queue (0 if it has none)."""
+    channel = conn.channel()
+    try:
+        return channel.queue_declare(queue=f"rpc-{service}", passive=True).consumer_count
+    except Exception:   # no such queue: the service never ran on this broker
+        return 0
+    finally:
+        try:
+            channel.close()
+        except Exception:
+            pass
