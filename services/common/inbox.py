@@ -2,16 +2,23 @@
 
 ``(consumer, event_id)`` is claimed under the unique ``_id`` of the ``inbox``
 collection before the effect runs and marked ``done`` after it. A claim whose
-effect raised is released so the retry runs it again. A redelivery that finds
-a fresh ``pending`` claim (another worker is on it) raises ``ClaimHeld`` and
-is retried later without counting as a failure; a claim older than
-``lease_seconds`` (its process died) is taken over. Effects on a copy of
-another aggregate must also ignore an older ``seq`` (see ``newer``).
+effect raised is released so the retry runs it again.
+
+The claim is a lease of ``INBOX_LEASE_SECONDS`` (15 by default), renewed every
+third of it while the effect runs. A redelivery that finds a live claim
+(another worker is on it) raises ``ClaimHeld``; the event handler retries it
+quietly with a growing delay (at most half a lease), without counting it as a
+failure. A claim not renewed for a whole lease (its process died) is taken
+over, so an event whose consumer was killed mid-effect is applied by the next
+delivery within about 1.5 leases. Effects on a copy of another aggregate must
+also ignore an older ``seq`` (see ``newer``).
 """
 import functools
 import logging
 import time
+import uuid
 
+import eventlet
 from pymongo.errors import DuplicateKeyError
 
 from .observability import EVENTS_CONSUMED
@@ -25,32 +32,55 @@ class ClaimHeld(Exception):
     """Another worker is applying this event right now; try again later."""
 
 
+DEFAULT_LEASE_SECONDS = 15.0
+
+
+def lease_seconds(config):
+    return float((config or {}).get("INBOX_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+
+
 class Inbox:
-    def __init__(self, db, collection="inbox", lease_seconds=300):
+    def __init__(self, db, collection="inbox", lease_seconds=DEFAULT_LEASE_SECONDS):
         self.collection = db[collection]
-        self.lease_seconds = lease_seconds
+        self.lease_seconds = float(lease_seconds)
 
     def run(self, consumer, event_id, effect):
         key = f"{consumer}:{event_id}"
+        token = uuid.uuid4().hex
         now = time.time()
         try:
-            self.collection.insert_one({"_id": key, "state": "pending", "at": now})
+            self.collection.insert_one({"_id": key, "state": "pending", "at": now,
+                                        "holder": token})
         except DuplicateKeyError:
             seen = self.collection.find_one({"_id": key}, {"state": 1})
             if seen and seen.get("state") == "done":
                 return DUPLICATE
             taken = self.collection.update_one(
                 {"_id": key, "state": "pending", "at": {"$lt": now - self.lease_seconds}},
-                {"$set": {"at": now}})
+                {"$set": {"at": now, "holder": token}})
             if taken.matched_count != 1:
                 raise ClaimHeld(key) from None
+            log.info("inbox claim of a stopped consumer taken over", extra={"event_id": event_id})
+        renewer = eventlet.spawn(self._renew, key, token)
         try:
             result = effect()
         except BaseException:
-            self.collection.delete_one({"_id": key, "state": "pending"})
+            renewer.kill()
+            self.collection.delete_one({"_id": key, "state": "pending", "holder": token})
             raise
+        renewer.kill()
         self.collection.update_one({"_id": key}, {"$set": {"state": "done"}})
         return result
+
+    def _renew(self, key, token):
+        """Keep the lease while the effect runs (stopped with the effect)."""
+        while True:
+            eventlet.sleep(self.lease_seconds / 3)
+            try:
+                self.collection.update_one({"_id": key, "state": "pending", "holder": token},
+                                           {"$set": {"at": time.time()}})
+            except Exception:  # the database is away: the effect will fail too
+                log.debug("inbox lease not renewed", exc_info=True)
 
     def seen(self, consumer, event_id):
         doc = self.collection.find_one({"_id": f"{consumer}:{event_id}"}, {"state": 1})
@@ -69,7 +99,8 @@ def idempotent(method):
     @functools.wraps(method)
     def wrapper(self, event):
         consumer = f"{self.name}.{method.__name__}"
-        result = Inbox(self.db).run(consumer, event["event_id"], lambda: method(self, event))
+        result = Inbox(self.db, lease_seconds=lease_seconds(getattr(self, "config", None))).run(
+            consumer, event["event_id"], lambda: method(self, event))
         if result is DUPLICATE:
             EVENTS_CONSUMED.labels(self.name, event.get("type", "?"), "duplicate").inc()
             log.info("duplicate event ignored", extra={"event_id": event["event_id"],

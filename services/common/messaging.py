@@ -7,6 +7,11 @@ it in the dead-letter queue ``zhzx.dlq`` with the error, the attempt count and
 the original exchange, routing key and queue. The original is acked only after
 the broker confirmed the republish; if that fails the message is requeued.
 A body that is not a valid envelope goes to the dead-letter queue at once.
+
+Two failures are not the message's fault and never count as attempts: an
+inbox claim held by another worker (``ClaimHeld``: retried after 0.25, 0.5,
+1 … s, at most half an inbox lease, logged at DEBUG) and the database being
+unreachable (retried with the usual backoff, one WARNING line, no traceback).
 """
 import logging
 import traceback
@@ -18,7 +23,8 @@ from nameko.amqp.publish import Publisher
 from nameko.events import EventHandler
 
 from .envelope import validation_errors
-from .inbox import ClaimHeld
+from .inbox import ClaimHeld, lease_seconds
+from .mongo import UNAVAILABLE, unavailable_error
 from .observability import EVENTS_CONSUMED, redact
 from .outbox import DLQ_NAME
 
@@ -31,6 +37,17 @@ H_EXCHANGE = "x-zhzx-exchange"
 H_ROUTING_KEY = "x-zhzx-routing-key"
 H_FAILED_AT = "x-zhzx-failed-at"
 H_SERVICE = "x-zhzx-service"
+H_HELD = "x-zhzx-held"   # times the inbox claim was found held by another worker
+
+
+class _QuietClaims(logging.Filter):
+    """nameko logs every handler exception; a held inbox claim is routine."""
+
+    def filter(self, record):
+        return not (record.exc_info and isinstance(record.exc_info[1], ClaimHeld))
+
+
+logging.getLogger("nameko.containers").addFilter(_QuietClaims())
 
 DLQ = Queue(DLQ_NAME, durable=True)
 
@@ -40,12 +57,16 @@ def retry_queue(queue_name):
         "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue_name})
 
 
-def backoff_ms(attempt, base_ms, cap_ms=300_000):
-    return int(min(cap_ms, base_ms * 4 ** max(0, attempt - 1)))
+def backoff_ms(attempt, base_ms, cap_ms=300_000, factor=4):
+    return int(min(cap_ms, base_ms * factor ** max(0, attempt - 1)))
 
 
 class ReliableEventHandler(EventHandler):
     """``@event_handler(source_service, event_type)`` with retries and dead letters."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("expected_exceptions", UNAVAILABLE + (ClaimHeld,))
+        super().__init__(*args, **kwargs)
 
     def setup(self):
         super().setup()
@@ -55,6 +76,7 @@ class ReliableEventHandler(EventHandler):
         config = self.container.config
         self.max_attempts = int(config.get("EVENT_MAX_ATTEMPTS", 5))
         self.retry_base_ms = int(config.get("EVENT_RETRY_BASE_MS", 1000))
+        self.held_cap_ms = lease_seconds(config) * 500   # half a lease
         self.publisher = Publisher(config["AMQP_URI"], use_confirms=True)
 
     def handle_message(self, body, message):
@@ -84,7 +106,21 @@ class ReliableEventHandler(EventHandler):
             return result, exc_info
         error = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
         if isinstance(exc_info[1], ClaimHeld):  # not a failure: look again later
-            self._settle(message, body, self._attempts(message), error, dead=False)
+            held = self._count(message, H_HELD) + 1
+            log.debug("inbox claim held elsewhere; retrying (%s)", held,
+                      extra={"entrypoint": self.method_name})
+            self._settle(message, body, self._attempts(message), error, dead=False,
+                         delay_ms=backoff_ms(held, 250, self.held_cap_ms, factor=2),
+                         extra={H_HELD: held})
+            return result, exc_info
+        if unavailable_error(exc_info[1]):  # the database is away: not the message's fault
+            waited = self._count(message, H_HELD) + 1
+            log.warning("database unavailable; event retried later",
+                        extra={"event_type": event_type, "entrypoint": self.method_name})
+            self._settle(message, body, self._attempts(message), error, dead=False,
+                         delay_ms=backoff_ms(waited, self.retry_base_ms, 30_000, factor=2),
+                         extra={H_HELD: waited})
+            EVENTS_CONSUMED.labels(service, event_type, "retried").inc()
             return result, exc_info
         attempts = self._attempts(message) + 1
         dead = attempts >= self.max_attempts
@@ -97,16 +133,21 @@ class ReliableEventHandler(EventHandler):
                                "dead_lettered" if dead else "retried").inc()
         return result, exc_info
 
+    @classmethod
+    def _attempts(cls, message):
+        return cls._count(message, H_ATTEMPTS)
+
     @staticmethod
-    def _attempts(message):
+    def _count(message, header):
         try:
-            return int((message.headers or {}).get(H_ATTEMPTS, 0))
+            return int((message.headers or {}).get(header, 0))
         except (TypeError, ValueError):
             return 0
 
-    def _settle(self, message, body, attempts, error, dead):
+    def _settle(self, message, body, attempts, error, dead, delay_ms=None, extra=None):
         queue_name = self.queue.name
         headers = {k: v for k, v in (message.headers or {}).items()}
+        headers.update(extra or {})
         headers[H_ATTEMPTS] = attempts
         headers[H_ERROR] = redact(error)[:2000]
         try:
@@ -130,8 +171,8 @@ class ReliableEventHandler(EventHandler):
                 retry = retry_queue(queue_name)
                 self.publisher.publish(body, exchange="", routing_key=retry.name,
                                        declare=[retry], headers=headers,
-                                       expiration=backoff_ms(max(attempts, 1),
-                                                             self.retry_base_ms) / 1000)
+                                       expiration=(delay_ms or backoff_ms(
+                                       max(attempts, 1), self.retry_base_ms)) / 1000)
         except Exception:
             log.exception("could not park failed message; requeueing it")
             self.queue_consumer.requeue_message(message)

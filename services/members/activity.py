@@ -7,7 +7,7 @@ import uuid
 from nameko.timer import timer
 
 from services.common.http import api, json_body, moment_param, page, page_params
-from services.common.inbox import Inbox
+from services.common.inbox import Inbox, lease_seconds
 from services.common.messaging import event_handler
 from services.common.mongo import find_page
 from services.common.outbox import Aggregates, strip_internal
@@ -267,7 +267,7 @@ class RecordsApi:
             return
         facts = record.facts_from_event(event)
         if facts:
-            Inbox(self.db).run(RECORD_CONSUMER, event["event_id"],
+            Inbox(self.db, lease_seconds=lease_seconds(self.config)).run(RECORD_CONSUMER, event["event_id"],
                                lambda: self.store_facts(facts))
 
     def store_facts(self, facts):
@@ -286,12 +286,22 @@ class RecordsApi:
         for member_id, year in touched:
             self.recompute(member_id, year, points)
 
-    def recompute(self, member_id, year, points):
-        facts = list(self.db["facts"].find({"member_id": member_id, "year": year}))
-        rec = record.score(member_id, year, facts, points)
-        self.db["records"].update_one({"_id": rec["_id"]},
-                                      {"$set": {k: v for k, v in rec.items() if k != "_id"}},
-                                      upsert=True)
+    def recompute(self, member_id, year, points, rounds=20):
+        """Score the member's facts and store the record. Two events for one
+        member can be recomputed at once; whoever writes checks afterwards
+        that the facts it scored are still all there is, and scores again if
+        not, so the last record written always reflects every fact."""
+        query = {"member_id": member_id, "year": year}
+        facts = sorted(self.db["facts"].find(query), key=lambda f: f["_id"])
+        for _ in range(rounds):
+            rec = record.score(member_id, year, facts, points)
+            self.db["records"].update_one(
+                {"_id": rec["_id"]}, {"$set": {k: v for k, v in rec.items() if k != "_id"}},
+                upsert=True)
+            now = sorted(self.db["facts"].find(query), key=lambda f: f["_id"])
+            if now == facts:
+                break
+            facts = now
         return rec
 
     # --- HTTP -----------------------------------------------------------------

@@ -3,6 +3,7 @@
 import pymongo
 import pytest
 from kombu import Connection, Exchange, Producer
+from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
 from services.common import cli, dlq
@@ -22,6 +23,7 @@ class Ledger:
     while the ``fault`` document says so."""
     name = "ledger"
     db = Mongo()
+    config = Config()
 
     @event_handler("members", "member.appointed")
     @idempotent
@@ -162,3 +164,111 @@ def test_event_with_no_consumer_is_parked_not_lost(run_service, config):
     dlq.replay(config["AMQP_URI"], parked[0]["id"], queue=dlq.UNROUTED_QUEUE)
     db = ledger_db(config)
     wait_until(lambda: db.counts.find_one({"_id": member_id}), what="parked event applied")
+
+
+class SlowLedger(Ledger):
+    """The ledger whose effect takes longer than an inbox lease."""
+    name = "ledger"
+
+    @event_handler("members", "member.appointed")
+    @idempotent
+    def on_appointed(self, event):
+        import eventlet
+        if self.db.fault.find_one({"_id": "slow", "on": 1}):
+            eventlet.sleep(3 * float(self.config["INBOX_LEASE_SECONDS"]))  # a long effect
+        self.db.counts.update_one({"_id": event["aggregate_id"]}, {"$inc": {"n": 1}},
+                                  upsert=True)
+
+
+def test_a_claim_left_by_a_killed_consumer_is_taken_over_after_its_lease(
+        run_service, config, clean_dlq):
+    """A process killed mid-effect leaves a pending claim that nobody renews:
+    the next delivery waits quietly (not as a failed attempt) and applies the
+    event once the lease has run out."""
+    conf = dict(config, INBOX_LEASE_SECONDS=2)
+    event = an_event("orphaned-1")
+    db = ledger_db(conf)
+    import time
+    db.inbox.insert_one({"_id": f"ledger.on_appointed:{event['event_id']}",
+                         "state": "pending", "at": time.time(), "holder": "killed"})
+    run_service(Ledger, conf)
+    publish_raw(conf, event)
+    wait_until(lambda: db.counts.find_one({"_id": "orphaned-1"}), timeout=30,
+               what="the orphaned claim taken over")
+    assert db.inbox.find_one({"_id": f"ledger.on_appointed:{event['event_id']}"})[
+        "state"] == "done"
+    assert db.counts.find_one({"_id": "orphaned-1"})["n"] == 1
+    assert dead_letters(conf) == []   # waiting for a lease is not a failed attempt
+
+
+def test_a_running_effect_keeps_its_claim_beyond_one_lease(run_service, config, clean_dlq):
+    """The lease is renewed while the effect runs: a second delivery of the
+    same event meanwhile is held off and then ignored as a duplicate."""
+    from services.common.observability import EVENTS_CONSUMED
+    duplicates = EVENTS_CONSUMED.labels("ledger", "member.appointed", "duplicate")
+    before = duplicates._value.get()
+    conf = dict(config, INBOX_LEASE_SECONDS=1)
+    db = ledger_db(conf)
+    db.fault.insert_one({"_id": "slow", "on": 1})
+    run_service(SlowLedger, conf)
+    event = an_event("slow-1")
+    publish_raw(conf, event)
+    wait_until(lambda: db.inbox.find_one({"state": "pending"}), what="the effect running")
+    publish_raw(conf, event)   # redelivered while the first is still at work
+    wait_until(lambda: db.inbox.find_one(
+        {"_id": f"ledger.on_appointed:{event['event_id']}", "state": "done"}), timeout=30,
+        what="the effect done")
+    # the held copy is retried and finds the claim done: ignored, applied once
+    wait_until(lambda: duplicates._value.get() == before + 1, timeout=30,
+               what="the second delivery ignored as a duplicate")
+    assert db.counts.find_one({"_id": "slow-1"})["n"] == 1
+    assert dead_letters(conf) == []
+
+
+def test_database_down_answers_503_with_retry_after_and_recovers(run_service, config,
+                                                                  tmp_path):
+    """The service's own Mongo wire server killed: every API call is a 503
+    problem with Retry-After (not a 500), readiness names the database,
+    nothing is half-written, and the service answers again once it is back."""
+    import os
+    import signal
+    from deploy.local import MongoWire, free_port, read_pid
+    mongo = MongoWire(tmp_path / "mongo", free_port())
+    mongo.start()
+    try:
+        conf = dict(config, MONGO_URI=mongo.uri)
+        run_service(MembersService, conf)
+        admin = Client(conf, "admin")
+        assert admin.get("/api/v1/members").status_code == 200
+        os.killpg(read_pid(mongo.pid_file), signal.SIGKILL)
+        wait_until(lambda: not mongo.running(), what="the database gone")
+        for _ in range(3):
+            resp = admin.get("/api/v1/members")
+            assert resp.status_code == 503, resp.text
+            assert resp.headers["Content-Type"] == "application/problem+json"
+            assert int(resp.headers["Retry-After"]) > 0
+            assert resp.json()["unavailable"] == ["database"]
+        written = admin.post("/api/v1/members", json=valid_member())
+        assert written.status_code == 503 and "Retry-After" in written.headers
+        ready = Client(conf).get("/readyz")
+        assert ready.status_code == 503 and "database" in ready.json()["unavailable"]
+        assert Client(conf).get("/healthz").status_code == 200   # alive, not ready
+        mongo.start()
+        wait_until(lambda: admin.get("/api/v1/members").status_code == 200, timeout=30,
+                   what="the service answering again")
+        assert admin.get("/api/v1/members").json()["items"] == []   # nothing half-written
+        assert Client(conf).get("/readyz").status_code == 200
+    finally:
+        mongo.stop()
+
+
+def test_readiness_names_a_missing_rpc_dependency(run_service, config):
+    from services.proposals.service import ProposalsService
+    from tests.support import with_port
+    run_service(ProposalsService, config)
+    ready = Client(config).get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["unavailable"] == ["service:members"]
+    run_service(MembersService, with_port(config))
+    wait_until(lambda: Client(config).get("/readyz").status_code == 200, timeout=30,
+               what="ready once members runs")
