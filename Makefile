@@ -5,7 +5,7 @@ VENV := .venv
 MONGO_VENV := .venv-mongo
 NX_VERSION := 0.8.1
 
-.PHONY: up down test deps system-deps unit bench check clean
+.PHONY: up down test deps system-deps unit bench check clean soak status
 
 up: deps
 	$(VENV)/bin/zhzx up --pair
@@ -15,6 +15,14 @@ down:
 
 test: deps
 	$(VENV)/bin/python -m pytest
+
+# Random faults against a supervised pair for ZHZX_SOAK_SECONDS (default 600);
+# prints the table recorded in docs/reliability.md.
+soak: deps
+	ZHZX_SOAK_SECONDS=$${ZHZX_SOAK_SECONDS:-600} $(VENV)/bin/python -m pytest tests/faults -k soak
+
+status:
+	@$(VENV)/bin/zhzx status --pair
 
 unit: deps
 	$(VENV)/bin/python -m pytest tests/unit

@@ -20,9 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # ZHZX_RUN_DIR and ZHZX_PORT_SHIFT let a second copy (an end-to-end test) run
-# beside the usual one without touching it.
+# beside the usual one without touching it. `up` records the shift in the run
+# directory, so every later command needs ZHZX_RUN_DIR alone.
 RUN = Path(os.environ.get("ZHZX_RUN_DIR") or ROOT / ".run")
-PORT_SHIFT = int(os.environ.get("ZHZX_PORT_SHIFT") or 0)
 PORT_KEYS = ("http_base", "amqp", "mgmt", "prom", "dist", "mongo", "smtp")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 MONGO_VENV = ROOT / ".venv-mongo"
@@ -48,23 +48,67 @@ def port_open(port, host="127.0.0.1"):
         return s.connect_ex((host, port)) == 0
 
 
+def process_identity(pid):
+    """``(start time, command line)`` of a live process (not a zombie), or
+    None. The start time (clock ticks after boot) tells a process from a
+    later one that got the same PID."""
+    try:
+        fields = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
+        if fields[0] == "Z":
+            return None
+        cmd = Path(f"/proc/{int(pid)}/cmdline").read_bytes()
+        return int(fields[19]), cmd.replace(b"\0", b" ").decode(errors="replace").strip()
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
 def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+    return bool(pid) and process_identity(pid) is not None
 
 
-def read_pid(path):
+def write_pid(path, pid):
+    """Record ``pid`` with its start time and command line, so that a later
+    reader can prove the PID still means this process."""
+    identity = process_identity(pid) or (None, "")
+    Path(path).write_text(json.dumps({"pid": pid, "start": identity[0], "cmd": identity[1]},
+                                     ensure_ascii=False))
+
+
+def read_pid(path, marker=None):
+    """The PID recorded in ``path`` if that very process still runs: the same
+    start time as recorded. A bare number (a PID file the
+    program wrote itself) is trusted only if the command line names
+    ``marker``. Anything else (stale, reused by another process, unreadable)
+    is None: never reported as running, never signalled."""
     try:
-        return int(Path(path).read_text().strip())
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(record, int) and not isinstance(record, bool):
+        record = {"pid": record}
+    if not isinstance(record, dict) or not isinstance(record.get("pid"), int):
+        return None
+    identity = process_identity(record["pid"])
+    if identity is None:
+        return None
+    if record.get("start") is not None:
+        # the start time proves it (the command line can still be empty right
+        # after the fork, so it is kept for people, not compared)
+        if identity[0] != record["start"]:
+            return None
+    elif not marker or marker not in identity[1]:
+        return None
+    return record["pid"]
+
+
+def process_uptime(pid):
+    """Seconds since ``pid`` started (None if it does not run)."""
+    identity = process_identity(pid)
+    if identity is None:
+        return None
+    try:
+        booted = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, booted - identity[0] / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError):
         return None
 
@@ -107,7 +151,8 @@ class Broker:
         self.amqp_port, self.mgmt_port = amqp_port, mgmt_port
         self.prom_port, self.dist_port = prom_port, dist_port
         self.cluster_name = cluster_name
-        self.pid_file = self.dir / "rabbitmq.pid"
+        self.pid_file = self.dir / "rabbitmq.pid"    # written by RabbitMQ itself
+        self.record = self.dir / "broker.pid"        # the same PID, proven (write_pid)
 
     @property
     def amqp_uri(self):
@@ -150,9 +195,16 @@ class Broker:
         ]))
         (self.dir / "enabled_plugins").write_text(f"[{','.join(PLUGINS)}].\n")
 
+    def pid(self):
+        return read_pid(self.record) or read_pid(self.pid_file, marker=self.marker)
+
+    @property
+    def marker(self):
+        """What the node's command line names: its own home directory."""
+        return f"-home {self.dir}"
+
     def running(self):
-        pid = read_pid(self.pid_file)
-        return bool(pid and pid_alive(pid))
+        return bool(self.pid())
 
     def ctl(self, *args, timeout=60, check=True):
         result = subprocess.run([str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, *args],
@@ -179,6 +231,9 @@ class Broker:
         wait_for(lambda: self.pid_file.exists(), 30, f"{self.node} to write its pid file")
         self.ctl("wait", "--timeout", str(timeout), str(self.pid_file), timeout=timeout + 10)
         wait_for(lambda: port_open(self.amqp_port), 30, f"{self.node} AMQP port")
+        pid = read_pid(self.pid_file, marker=self.marker)
+        if pid:
+            write_pid(self.record, pid)
         return True
 
     def stop_app(self):
@@ -189,14 +244,15 @@ class Broker:
         wait_for(lambda: port_open(self.amqp_port), 30, f"{self.node} AMQP port")
 
     def stop(self):
-        pid = read_pid(self.pid_file)
-        if pid and pid_alive(pid):
+        pid = self.pid()
+        if pid:
             try:
                 self.ctl("shutdown", timeout=60, check=False)
             except subprocess.TimeoutExpired:
                 pass
             stop_pid(pid)
         self.pid_file.unlink(missing_ok=True)
+        self.record.unlink(missing_ok=True)
 
 
 class LocalServer:
@@ -208,9 +264,11 @@ class LocalServer:
         self.port = port
         self.pid_file = self.dir / pid_name
 
+    def pid(self):
+        return read_pid(self.pid_file)
+
     def running(self):
-        pid = read_pid(self.pid_file)
-        return bool(pid and pid_alive(pid))
+        return bool(self.pid())
 
     def command(self):
         raise NotImplementedError
@@ -225,7 +283,7 @@ class LocalServer:
         log = open(self.dir / f"{self.pid_file.stem}.out", "ab")
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        self.pid_file.write_text(str(proc.pid))
+        write_pid(self.pid_file, proc.pid)
         wait_for(lambda: port_open(self.port) or proc.poll() is not None, timeout,
                  f"{self.what} on port {self.port}")
         if proc.poll() is not None:
@@ -233,7 +291,7 @@ class LocalServer:
         return True
 
     def stop(self):
-        stop_pid(read_pid(self.pid_file))
+        stop_pid(self.pid())
         self.pid_file.unlink(missing_ok=True)
 
 
@@ -297,7 +355,7 @@ def nameko_env(config_env):
 
 def start_service(name, config_file, env, log_path, pid_path):
     """``nameko run services.<name>.service`` as its own process group."""
-    if read_pid(pid_path) and pid_alive(read_pid(pid_path)):
+    if read_pid(pid_path):
         return False
     nameko = Path(sys.executable).parent / "nameko"
     log = open(log_path, "ab")
@@ -305,7 +363,7 @@ def start_service(name, config_file, env, log_path, pid_path):
                              str(config_file)], env=nameko_env(env), cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)
-    Path(pid_path).write_text(str(proc.pid))
+    write_pid(pid_path, proc.pid)
     return True
 
 
@@ -323,7 +381,7 @@ def wait_ready(urls, timeout=90, pid_files=()):
     """Every URL answers 200; fails at once if a service process has died."""
     def ready():
         for pid_file in pid_files:
-            if not pid_alive(read_pid(pid_file) or 0):
+            if not read_pid(pid_file):
                 raise LaunchError(f"{Path(pid_file).stem} exited during start-up")
         return all(http_status(u) == 200 for u in urls)
     wait_for(ready, timeout, "every service's /readyz to answer 200: " + ", ".join(urls))
@@ -342,11 +400,64 @@ PLATFORMS = {
 PAIR = ("county", "city")   # `make up`: the county 140428 and its city 140400, linked
 
 
+def default_ports():
+    """Every port of the default platforms, named (``county amqp``)."""
+    ports = {}
+    for name, spec in PLATFORMS.items():
+        ports.update({spec[key]: f"{name} {key}" for key in PORT_KEYS if key != "http_base"})
+        ports.update({spec["http_base"] + offset: f"{name} {service}"
+                      for service, offset in SERVICES.items()})
+    return ports
+
+
+def check_shift(shift):
+    """A shift that moves no port onto one of the default platforms' ports
+    (which a `make up` on this machine uses) and keeps every port valid."""
+    defaults = default_ports()
+    if shift:
+        for port, what in sorted(defaults.items()):
+            if port + shift in defaults:
+                raise LaunchError(
+                    f"ZHZX_PORT_SHIFT={shift} moves {what} ({port}) onto {port + shift}, "
+                    f"the {defaults[port + shift]} port of the default platforms; "
+                    "choose another shift (e.g. 3000)")
+    if min(defaults) + shift < 1024 or max(defaults) + shift > 65535:
+        raise LaunchError(f"ZHZX_PORT_SHIFT={shift} moves ports outside 1024–65535")
+    return shift
+
+
+def port_shift():
+    """The run directory's port shift: the one `up` recorded there, else
+    ``ZHZX_PORT_SHIFT`` (0 when neither). Both given and different is an error."""
+    recorded = None
+    try:
+        recorded = int(json.loads((RUN / "ports.json").read_text())["shift"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    raw = os.environ.get("ZHZX_PORT_SHIFT")
+    if raw not in (None, ""):
+        try:
+            wanted = int(raw)
+        except ValueError:
+            raise LaunchError(f"ZHZX_PORT_SHIFT={raw!r} is not a whole number") from None
+        if recorded is not None and wanted != recorded:
+            raise LaunchError(f"{RUN} runs with port shift {recorded}, not {wanted}; "
+                              "unset ZHZX_PORT_SHIFT or use another ZHZX_RUN_DIR")
+        return check_shift(wanted)
+    return check_shift(recorded or 0)
+
+
+def record_shift():
+    RUN.mkdir(parents=True, exist_ok=True)
+    (RUN / "ports.json").write_text(json.dumps({"shift": port_shift()}))
+
+
 def platform_spec(name):
-    """A platform's settings, its ports moved by ``ZHZX_PORT_SHIFT``."""
+    """A platform's settings, its ports moved by the run's port shift."""
     spec = dict(PLATFORMS[name])
+    shift = port_shift()
     for key in PORT_KEYS:
-        spec[key] += PORT_SHIFT
+        spec[key] += shift
     return spec
 
 
@@ -380,7 +491,7 @@ def platform_env(name):
 def platform_parts(name):
     spec = platform_spec(name)
     base = RUN / name
-    node = f"zhzx-{name}{PORT_SHIFT or ''}@localhost"
+    node = f"zhzx-{name}{port_shift() or ''}@localhost"
     broker = Broker(base / "rabbitmq", node=node, amqp_port=spec["amqp"],
                     mgmt_port=spec["mgmt"], prom_port=spec["prom"], dist_port=spec["dist"],
                     cluster_name=f"zhzx-{spec['ORG_CODE']}")
@@ -401,30 +512,93 @@ def write_platform_config(name):
     return path
 
 
-def up(name="county", *, demo=True, out=print):
+class ServiceProcess:
+    """One service of a platform: ``nameko run`` with the platform's settings."""
+    what = "service"
+
+    def __init__(self, platform, service):
+        self.platform, self.service = platform, service
+        base = RUN / platform
+        self.pid_file = base / "pids" / f"{service}.pid"
+        self.log = base / "logs" / f"{service}.log"
+        self.port = platform_spec(platform)["http_base"] + SERVICES[service]
+
+    def pid(self):
+        return read_pid(self.pid_file)
+
+    def running(self):
+        return bool(self.pid())
+
+    def start(self):
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(platform_env(self.platform), WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}")
+        return start_service(self.service, ROOT / "deploy" / "config" / "platform.yaml", env,
+                             self.log, self.pid_file)
+
+    def stop(self):
+        stop_pid(self.pid())
+        self.pid_file.unlink(missing_ok=True)
+
+    def readiness(self):
+        """``ready``, or what its /readyz says is missing."""
+        try:
+            with urllib.request.urlopen(service_url(self.platform, self.service, "/readyz"),
+                                        timeout=3) as resp:
+                return "ready" if resp.status == 200 else f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            try:
+                missing = json.loads(exc.read()).get("unavailable") or []
+            except ValueError:
+                missing = []
+            return "not ready: " + (", ".join(missing) or f"HTTP {exc.code}")
+        except OSError:
+            return "not answering"
+
+
+def port_readiness(port):
+    return "ready" if port_open(port) else "not answering"
+
+
+def parts(name):
+    """A platform's parts in start order: broker, database, mail, services."""
     base, broker, mongo, mail = platform_parts(name)
+    out = {"broker": broker, "mongo": mongo, "mail": mail}
+    out.update({service: ServiceProcess(name, service) for service in SERVICES})
+    return out
+
+
+def readiness(part):
+    if isinstance(part, ServiceProcess):
+        return part.readiness()
+    return port_readiness(part.amqp_port if isinstance(part, Broker) else part.port)
+
+
+def up(name="county", *, demo=True, out=print):
+    record_shift()
+    base = RUN / name
     env = platform_env(name)
     (base / "pids").mkdir(parents=True, exist_ok=True)
     (base / "logs").mkdir(parents=True, exist_ok=True)
+    every = parts(name)
+    broker, mongo, mail = every["broker"], every["mongo"], every["mail"]
     out(f"[{name}] broker {broker.node} on 127.0.0.1:{broker.amqp_port}: "
         + ("started" if broker.start() else "already running"))
     out(f"[{name}] MongoDB wire server on 127.0.0.1:{mongo.port}: "
         + ("started" if mongo.start() else "already running"))
     out(f"[{name}] SMTP server (e-mail kept in {mail.maildir}) on 127.0.0.1:{mail.port}: "
         + ("started" if mail.start() else "already running"))
-    config_file = ROOT / "deploy" / "config" / "platform.yaml"
-    for service, offset in SERVICES.items():
-        port = platform_spec(name)["http_base"] + offset
-        service_env = dict(env, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")
-        started = start_service(service, config_file, service_env,
-                                base / "logs" / f"{service}.log", base / "pids" / f"{service}.pid")
+    for service in SERVICES:
+        started = every[service].start()
         out(f"[{name}] {service}: " + ("started" if started else "already running"))
     write_platform_config(name)
     try:
         wait_ready([service_url(name, s, "/readyz") for s in SERVICES],
-                   pid_files=[base / "pids" / f"{s}.pid" for s in SERVICES])
+                   pid_files=[every[s].pid_file for s in SERVICES])
     except LaunchError as exc:
         raise LaunchError(f"{exc}; see logs in {base / 'logs'}") from None
+    from deploy import supervise
+    out(f"[{name}] supervisor: " + ("started" if supervise.start(name) else "already running"))
     if demo:
         from deploy.demo import load_demo
         load_demo(name, out=out)
@@ -432,24 +606,18 @@ def up(name="county", *, demo=True, out=print):
 
 
 def down(name="county", out=print):
-    base, broker, mongo, mail = platform_parts(name)
-    pids = base / "pids"
-    for service in SERVICES:
-        pid_path = pids / f"{service}.pid"
-        pid = read_pid(pid_path)
+    from deploy import supervise
+    if supervise.stop(name):   # first, so that nothing is restarted while stopping
+        out(f"[{name}] supervisor stopped")
+    every = parts(name)
+    for part_name, part in reversed(list(every.items())):
+        pid = part.pid()
+        part.stop()
         if pid:
-            stop_pid(pid)
-            out(f"[{name}] {service} (pid {pid}) stopped")
-        pid_path.unlink(missing_ok=True)
-    if mongo.running():
-        out(f"[{name}] MongoDB wire server (pid {read_pid(mongo.pid_file)}) stopped")
-    mongo.stop()
-    if mail.running():
-        out(f"[{name}] SMTP server (pid {read_pid(mail.pid_file)}) stopped")
-    mail.stop()
-    if broker.running():
-        out(f"[{name}] broker {broker.node} (pid {read_pid(broker.pid_file)}) stopped")
-    broker.stop()
+            label = {"broker": f"broker {every['broker'].node}",
+                     "mongo": "MongoDB wire server", "mail": "SMTP server"}.get(part_name,
+                                                                             part_name)
+            out(f"[{name}] {label} (pid {pid}) stopped")
 
 
 def stop_idle_epmd():

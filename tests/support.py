@@ -8,7 +8,8 @@ from pathlib import Path
 import requests
 from kombu import Connection, Exchange, Queue
 
-from deploy.local import free_port
+from deploy.local import (PLATFORMS, PORT_KEYS, SERVICES, check_shift, free_port,
+                          port_open)
 from services.common.auth import issue_token
 from services.common.config import load_config
 
@@ -160,3 +161,27 @@ class EventProbe:
                 self.queue(conn.channel()).delete()
         finally:
             self.conn.release()
+
+
+def free_shift(start=31000):
+    """A ``ZHZX_PORT_SHIFT`` the launcher accepts whose ports are all free
+    now, for a second network beside one started by `make up`."""
+    import socket
+    for shift in range(start, start + 6000, 97):
+        try:
+            check_shift(shift)
+        except RuntimeError:
+            continue
+        ports = [spec[k] + shift for spec in PLATFORMS.values() for k in PORT_KEYS] + [
+            spec["http_base"] + offset + shift for spec in PLATFORMS.values()
+            for offset in SERVICES.values()]
+        if any(port_open(p) for p in ports):
+            continue
+        try:
+            for p in ports:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return shift
+    raise AssertionError("no free range of ports for a second network")

@@ -7,6 +7,9 @@
     zhzx dlq replay ID [--queue zhzx.dlq]       send one back where it failed
     zhzx link [--county county --city city]     federate a county and its city (idempotent)
     zhzx link status                            each link's state and buffered events
+    zhzx status [--platform county | --pair]    each part: state, PID, uptime, restarts, ready
+    zhzx stop|start|restart SERVICE [--platform county]
+                                                one part, through the supervisor (no re-link)
 
 Settings come from ``--config FILE`` (a platform YAML), or the resolved
 settings a local ``zhzx up`` wrote for ``--platform`` (default county).
@@ -171,9 +174,54 @@ def print_ready(local, name, env):
 
 def cmd_down(args):
     from deploy import local
-    for name in (local.PAIR if args.pair else (args.platform,)):
-        local.down(name)
+    try:
+        for name in (local.PAIR if args.pair else (args.platform,)):
+            local.down(name)
+    except local.LaunchError as exc:
+        sys.exit(f"zhzx down failed: {exc}")
     local.stop_idle_epmd()
+
+
+def _duration(seconds):
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def cmd_status(args):
+    from deploy import local, supervise
+    try:
+        names = local.PAIR if args.pair else (args.platform,)
+        reports = [supervise.status(name) for name in names]
+    except local.LaunchError as exc:
+        sys.exit(f"zhzx status failed: {exc}")
+    if args.json:
+        print(json.dumps(reports, ensure_ascii=False))
+        return
+    for report in reports:
+        sup = report["supervisor"]
+        print(f"[{report['platform']}] supervisor: " + (f"pid {sup}" if sup else
+                                                       "not running (nothing is restarted)"))
+        print(f"  {'part':<10} {'state':<9} {'pid':>8} {'uptime':>8} {'restarts':>8}  readiness")
+        for row in report["parts"]:
+            print(f"  {row['part']:<10} {row['state']:<9} {row['pid'] or '-':>8} "
+                  f"{_duration(row['uptime_seconds']):>8} {row['restarts']:>8}  "
+                  f"{row['readiness']}")
+
+
+def cmd_part(args):
+    """stop / start / restart one part of a local platform."""
+    from deploy import local, supervise
+    try:
+        reply = supervise.command(args.platform, args.command, args.part)
+    except local.LaunchError as exc:
+        sys.exit(f"zhzx {args.command} failed: {exc}")
+    if not reply.get("ok"):
+        sys.exit(f"zhzx {args.command} failed: {reply.get('error')}")
+    print(f"[{args.platform}] {args.part}: {reply['state']}"
+          + (f" (pid {reply['pid']})" if reply.get("pid") else ""))
 
 
 def main(argv=None):
@@ -237,6 +285,19 @@ def main(argv=None):
     p.add_argument("--platform", default="county")
     p.add_argument("--pair", action="store_true")
     p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("status", help="each part of a local platform")
+    p.add_argument("--platform", default="county")
+    p.add_argument("--pair", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    for verb, what in (("stop", "stop one part (it stays stopped)"),
+                       ("start", "start a stopped part"),
+                       ("restart", "stop and start one part")):
+        p = sub.add_parser(verb, help=what)
+        p.add_argument("part", help="members, proposals, liaison, notify, broker, mongo, mail")
+        p.add_argument("--platform", default="county")
+        p.set_defaults(func=cmd_part)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -1,9 +1,9 @@
 """`zhzx up` / `zhzx down` (what `make up` / `make down` run), on shifted ports
 and a run directory of the test's own, so a platform started by `make up` on
 this machine is left alone."""
+import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,27 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from deploy.local import PLATFORMS, PORT_KEYS, SERVICES, pid_alive, port_open, read_pid
-from tests.support import ROOT, wait_until
+from deploy.local import PLATFORMS, SERVICES, pid_alive, port_open, read_pid
+from tests.support import ROOT, free_shift, wait_until
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
-
-
-def free_shift():
-    for shift in range(31000, 37000, 97):
-        ports = [spec[k] + shift for spec in PLATFORMS.values() for k in PORT_KEYS] + [
-            spec["http_base"] + offset + shift for spec in PLATFORMS.values()
-            for offset in SERVICES.values()]
-        if not any(port_open(p) for p in ports):
-            try:
-                for p in ports:
-                    with socket.socket() as s:
-                        s.bind(("127.0.0.1", p))
-            except OSError:
-                continue
-            return shift
-    pytest.fail("no free range of ports for a second platform")
 
 
 def zhzx(env, *args, timeout=300):
@@ -108,7 +92,18 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
 
         second = zhzx(env, "up", "--pair", timeout=600)
         assert second.returncode == 0, second.stdout + second.stderr
-        assert second.stdout.count("already running") == 2 * (3 + len(SERVICES))
+        # broker, database, mail, the services and the supervisor, on both platforms
+        assert second.stdout.count("already running") == 2 * (3 + len(SERVICES) + 1)
+        status = json.loads(zhzx(env, "status", "--pair", "--json").stdout)
+        for platform in status:
+            assert platform["supervisor"], platform
+            assert [(r["part"], r["state"], r["readiness"]) for r in platform["parts"]] == [
+                (part, "running", "ready") for part in
+                ("broker", "mongo", "mail", *SERVICES)], platform
+        # ZHZX_RUN_DIR alone is enough: the shift is read from the run directory
+        alone = {k: v for k, v in env.items() if k != "ZHZX_PORT_SHIFT"}
+        linked = zhzx(alone, "link", "status")
+        assert linked.stdout.count("running") == 2, linked.stdout + linked.stderr
         assert "0 appointed, 0 updated, 200 unchanged" in second.stdout
         assert "0 imported, 250 already there" in second.stdout
         assert ("demo liaison: 0 stations created; " in second.stdout and
@@ -126,8 +121,8 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         for name in PLATFORMS:
             run = tmp_path / "run" / name
             pids += [read_pid(p) for p in [run / "pids" / f"{s}.pid" for s in SERVICES]
-                     + [run / "mongo" / "mongo.pid", run / "rabbitmq" / "rabbitmq.pid",
-                        run / "mail" / "smtp.pid"]]
+                     + [run / "mongo" / "mongo.pid", run / "rabbitmq" / "broker.pid",
+                        run / "mail" / "smtp.pid", run / "supervisor.pid"]]
         down = zhzx(env, "down", "--pair")
     assert down.returncode == 0, down.stdout + down.stderr
     assert all(pid and not pid_alive(pid) for pid in pids)
