@@ -64,7 +64,7 @@ def service_config(infra, prefix, vhost=None):
 
 def proposals_settings(platform):
     """The platform's proposal settings with a plenary window open today."""
-    settings = dict(platform["PROPOSALS"])
+    settings = dict(platform["PROPOSALS"], scan_drills_apply=True)   # scans as of other days
     today = date.today()
     settings["session_windows"] = [{"session": "测试会议",
                                     "opens": (today - timedelta(days=3)).isoformat(),

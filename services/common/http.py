@@ -153,11 +153,15 @@ api = Api.decorator
 
 
 def json_body(request):
-    """The request's JSON object, or a 4xx problem saying why not."""
+    """The request's JSON object, or a 4xx problem saying why not. A request
+    without a body (an action without fields, ``curl -X POST``) is ``{}``,
+    whatever content type the client or server assumed for nothing."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        return {}
     ctype = (request.mimetype or "").lower()
     if ctype != "application/json":
         raise problems.UnsupportedMediaType("请求体须为 application/json")
-    raw = request.get_data(cache=True)
     try:
         body = json.loads(raw.decode("utf-8")) if raw else None
     except (UnicodeDecodeError, ValueError):

@@ -44,7 +44,9 @@ class Inbox:
         self.collection = db[collection]
         self.lease_seconds = float(lease_seconds)
 
-    def run(self, consumer, event_id, effect):
+    def run(self, consumer, event_id, effect, event_type="?"):
+        """Apply ``effect`` once for ``(consumer, event_id)``; ``DUPLICATE``
+        (counted as ``outcome="duplicate"``) when it was applied before."""
         key = f"{consumer}:{event_id}"
         token = uuid.uuid4().hex
         now = time.time()
@@ -54,6 +56,9 @@ class Inbox:
         except DuplicateKeyError:
             seen = self.collection.find_one({"_id": key}, {"state": 1})
             if seen and seen.get("state") == "done":
+                EVENTS_CONSUMED.labels(consumer.split(".")[0], event_type, "duplicate").inc()
+                log.info("duplicate event ignored", extra={"event_id": event_id,
+                                                           "event_type": event_type})
                 return DUPLICATE
             taken = self.collection.update_one(
                 {"_id": key, "state": "pending", "at": {"$lt": now - self.lease_seconds}},
@@ -100,13 +105,8 @@ def idempotent(method):
     def wrapper(self, event):
         consumer = f"{self.name}.{method.__name__}"
         result = Inbox(self.db, lease_seconds=lease_seconds(getattr(self, "config", None))).run(
-            consumer, event["event_id"], lambda: method(self, event))
-        if result is DUPLICATE:
-            EVENTS_CONSUMED.labels(self.name, event.get("type", "?"), "duplicate").inc()
-            log.info("duplicate event ignored", extra={"event_id": event["event_id"],
-                                                       "event_type": event.get("type")})
-            return None
-        return result
+            consumer, event["event_id"], lambda: method(self, event), event.get("type", "?"))
+        return None if result is DUPLICATE else result
     return wrapper
 
 

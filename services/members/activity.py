@@ -267,8 +267,9 @@ class RecordsApi:
             return
         facts = record.facts_from_event(event)
         if facts:
-            Inbox(self.db, lease_seconds=lease_seconds(self.config)).run(RECORD_CONSUMER, event["event_id"],
-                               lambda: self.store_facts(facts))
+            Inbox(self.db, lease_seconds=lease_seconds(self.config)).run(
+                RECORD_CONSUMER, event["event_id"], lambda: self.store_facts(facts),
+                event["type"])
 
     def store_facts(self, facts):
         collection = self.db["facts"]

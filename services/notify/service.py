@@ -24,7 +24,7 @@ from prometheus_client import Counter, Gauge
 from services.common import rpc as rpc_clients
 from services.common import service as platform
 from services.common.http import api, json_body, moment_param, query_args
-from services.common.inbox import DUPLICATE, Inbox, lease_seconds
+from services.common.inbox import Inbox, lease_seconds
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
 from services.common.problems import Forbidden, Invalid, NotFound, Unavailable
@@ -106,10 +106,9 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
         hooks = self.hooks(event["type"])
         if not notes and not hooks:
             return
-        result = Inbox(self.db, lease_seconds=lease_seconds(self.config)).run("notify.take", event["event_id"],
-                                    lambda: self.store_notifications(event, notes, hooks))
-        if result is DUPLICATE:
-            log.info("duplicate event ignored", extra={"event_id": event["event_id"]})
+        Inbox(self.db, lease_seconds=lease_seconds(self.config)).run(
+            "notify.take", event["event_id"],
+            lambda: self.store_notifications(event, notes, hooks), event["type"])
 
     def store_notifications(self, event, notes, hooks):
         now = _iso(self.now())

@@ -17,7 +17,7 @@ STATES = (
     "draft", "cosigning", "submitted", "under_review", "returned", "registered", "merged",
     "converted_to_suggestion", "converted_to_opinion", "rejected", "assigned",
     "unit_returned", "reassigned", "in_handling", "answered", "awaiting_evaluation",
-    "satisfied", "basically_satisfied", "dissatisfied", "rehandling", "closed", "forwarded")
+    "satisfied", "basically_satisfied", "dissatisfied", "rehandling", "closed", "forwarded", "withdrawn")
 STATE_LABELS = {
     "draft": "草稿", "cosigning": "联名确认中", "submitted": "已提交", "under_review": "审查中",
     "returned": "已退回", "registered": "已立案", "merged": "已并案",
@@ -26,9 +26,9 @@ STATE_LABELS = {
     "reassigned": "已重新交办", "in_handling": "办理中", "answered": "已答复待审核",
     "awaiting_evaluation": "待评价", "satisfied": "满意", "basically_satisfied": "基本满意",
     "dissatisfied": "不满意", "rehandling": "二次办理", "closed": "已办结",
-    "forwarded": "已转上级政协办理"}
+    "forwarded": "已转上级政协办理", "withdrawn": "已撤回"}
 TERMINAL = frozenset({"merged", "converted_to_suggestion", "converted_to_opinion",
-                      "rejected", "closed", "forwarded"})
+                      "rejected", "closed", "forwarded", "withdrawn"})
 HANDLING = frozenset({"assigned", "reassigned", "in_handling", "rehandling"})
 REGISTERED_ONWARD = frozenset({
     "registered", "assigned", "unit_returned", "reassigned", "in_handling", "answered",
@@ -139,6 +139,7 @@ def _system(actor, p):
 ACTIONS = {
     "update_draft": ({"draft", "returned"}, _proposer_or_office, "提案人"),
     "submit": ({"draft"}, _proposer_or_office, "提案人"),
+    "withdraw": ({"draft", "returned"}, _proposer_or_office, "提案人"),
     "confirm_cosign": ({"cosigning"}, _invited, "受邀联名委员"),
     "decline_cosign": ({"cosigning"}, _invited, "受邀联名委员"),
     "close_cosigning": ({"cosigning"}, _system, "提案委"),
@@ -170,9 +171,48 @@ def allowed_actions(state):
     return sorted(a for a, (states, _, _) in ACTIONS.items() if state in states)
 
 
-def actions_for(p, actor):
-    """The actions ``actor`` could take on ``p`` now (for user interfaces)."""
-    return [a for a in allowed_actions(p["state"]) if ACTIONS[a][1](actor, p)]
+def _pending_evaluators(p, actor):
+    pending = [e for e in evaluators(p) if e not in (p.get("evaluations") or {})]
+    return pending if actor.admin else [e for e in pending if e in actor.ids("member")]
+
+
+def blocked(action, p, actor, today=None):
+    """Why ``action`` cannot be done on ``p`` now although its state and the
+    caller's role allow it: a problem to raise (403 or 409), or ``None`` when
+    it can. One place for both the offer (``actions_for``) and the refusal
+    (``act``), so that they never differ."""
+    def conflict(detail, **extra):
+        return Conflict(detail, current_state=p["state"], **extra)
+    extension = (p.get("extension") or {}).get("state")
+    stage = (p.get("review") or {}).get("stage")
+    if action == "request_extension" and extension == "requested":
+        return conflict("已有待审批的延期申请")
+    if action == "approve_extension" and extension != "requested":
+        return conflict("没有待审批的延期申请")
+    if action == "object" and today is not None and \
+            today.isoformat() > (p.get("deadlines") or {}).get("objection", "9999"):
+        return conflict(f"异议期已于 {p['deadlines']['objection']} 结束，请按交办意见办理",
+                        objection_due=p["deadlines"]["objection"])
+    if action == "decide" and stage not in ("proposed", "final"):
+        return conflict("须先完成初审分类和拟立案意见，才能作出审查决定", review_stage=stage)
+    if action == "decide" and stage == "final" and not actor.admin:
+        return Forbidden("有争议的提案须由提案委终审")
+    if action == "evaluate" and not _pending_evaluators(p, actor):
+        return conflict("您已评价过本提案" if not actor.admin else "全部提案人均已评价")
+    if action == "rehandle" and p.get("round", 1) > 1:
+        return conflict("二次办理后仍不满意的提案由提案委认定后办结")
+    if action == "close" and p["state"] == "dissatisfied" and p.get("round", 1) < 2:
+        return conflict("不满意的提案须先二次办理")
+    if action == "supervise" and not p.get("key"):
+        return conflict("只有重点提案才记录督办")
+    return None
+
+
+def actions_for(p, actor, today=None):
+    """Exactly the actions ``actor`` can take on ``p`` now (``today`` for the
+    ones bound to a date)."""
+    return [a for a in allowed_actions(p["state"])
+            if ACTIONS[a][1](actor, p) and blocked(a, p, actor, today) is None]
 
 
 # --- the platform's rules ---------------------------------------------------
@@ -404,7 +444,12 @@ def act(p, action, data, actor, rules, today, ctx=None):
         raise Forbidden(f"只有{who}可以执行此操作")
     if p["state"] not in states:
         raise Conflict(f"提案当前状态为“{STATE_LABELS[p['state']]}”，不能执行该操作",
-                       current_state=p["state"], allowed_actions=allowed_actions(p["state"]))
+                       current_state=p["state"], allowed_actions=actions_for(p, actor))
+    problem = blocked(action, p, actor, today)
+    if problem is not None:
+        if isinstance(problem, Conflict):
+            problem.extra["allowed_actions"] = actions_for(p, actor, today)
+        raise problem
     new = dict(p)
     events = _HANDLERS[action](new, dict(data or {}), actor, rules, today, ctx or Context())
     if new["state"] in STATES:
@@ -481,6 +526,14 @@ def _decline_cosign(p, data, actor, rules, today, ctx):
     member = _reply_cosign(p, actor, "declined")
     p["people"] = [m for m in p["people"] if m != member]
     return _cosigning_done(p, [("proposal.cosign_declined", {"member": member})])
+
+
+def _withdraw(p, data, actor, rules, today, ctx):
+    """A draft (or one returned to its proposer) is withdrawn: it leaves the
+    lists of work and counts nowhere."""
+    p["state"] = "withdrawn"
+    p["withdrawn"] = {"on": today.isoformat(), "reason": data.get("reason")}
+    return [("proposal.withdrawn", {"reason": data.get("reason")})]
 
 
 def _close_cosigning(p, data, actor, rules, today, ctx):
@@ -643,7 +696,7 @@ def _object(p, data, actor, rules, today, ctx):
     if today.isoformat() > p["deadlines"]["objection"]:
         raise Conflict(f"异议期已于 {p['deadlines']['objection']} 结束，请按交办意见办理",
                        current_state=p["state"], objection_due=p["deadlines"]["objection"],
-                       allowed_actions=allowed_actions(p["state"]))
+                       allowed_actions=actions_for(p, actor))
     unit = sorted(actor.ids("unit") & set(p["handlers"]))[0]
     p["objections"] = list(p["objections"]) + [
         {"unit": unit, "reason": reason, "on": today.isoformat()}]
@@ -681,7 +734,7 @@ def _request_extension(p, data, actor, rules, today, ctx):
         raise Invalid({"working_days": ["延期天数应为 1 到 130 个工作日"]})
     if (p.get("extension") or {}).get("state") == "requested":
         raise Conflict("已有待审批的延期申请", current_state=p["state"],
-                       allowed_actions=allowed_actions(p["state"]))
+                       allowed_actions=actions_for(p, actor))
     p["extension"] = {"state": "requested", "working_days": days, "reason": reason,
                       "on": today.isoformat()}
     return [("proposal.extension_requested", {"working_days": days})]
@@ -691,7 +744,7 @@ def _approve_extension(p, data, actor, rules, today, ctx):
     ext = p.get("extension") or {}
     if ext.get("state") != "requested":
         raise Conflict("没有待审批的延期申请", current_state=p["state"],
-                       allowed_actions=allowed_actions(p["state"]))
+                       allowed_actions=actions_for(p, actor))
     approve = data.get("approve", True)
     ext = dict(ext, state="approved" if approve else "refused", decided_on=today.isoformat())
     p["extension"] = ext
@@ -762,11 +815,11 @@ def _evaluate(p, data, actor, rules, today, ctx):
         mine = [e for e in pending if e in actor.ids("member")]
         if not mine and p["kind"] == "member" and not actor.admin:
             raise Conflict("您已评价过本提案", current_state=p["state"],
-                           allowed_actions=allowed_actions(p["state"]))
+                           allowed_actions=actions_for(p, actor))
         evaluator = mine[0] if mine else (pending[0] if pending else None)
     if evaluator not in pending:
         raise Conflict(f"{evaluator} 已评价过本提案", current_state=p["state"],
-                       allowed_actions=allowed_actions(p["state"]))
+                       allowed_actions=actions_for(p, actor))
     p["evaluations"] = dict(p["evaluations"], **{evaluator: {
         "rating": rating, "comment": data.get("comment"), "on": today.isoformat(),
         "round": p["round"]}})
@@ -782,9 +835,6 @@ def _evaluate(p, data, actor, rules, today, ctx):
 
 
 def _rehandle(p, data, actor, rules, today, ctx):
-    if p["round"] > 1:
-        raise Conflict("二次办理后仍不满意的提案由提案委认定后办结", current_state=p["state"],
-                       allowed_actions=["close"])
     p["round"] += 1
     p["deadlines"] = dict(p["deadlines"], answer=rules.due(today, "rehandle"))
     p["state"] = "rehandling"
@@ -793,9 +843,6 @@ def _rehandle(p, data, actor, rules, today, ctx):
 
 
 def _close(p, data, actor, rules, today, ctx):
-    if p["state"] == "dissatisfied" and p["round"] < 2:
-        raise Conflict("不满意的提案须先二次办理", current_state=p["state"],
-                       allowed_actions=["rehandle"])
     p["closed_at"] = today.isoformat()
     outcome = p["state"]
     p["state"] = "closed"
@@ -813,9 +860,6 @@ def _mark_key(p, data, actor, rules, today, ctx):
 
 
 def _supervise(p, data, actor, rules, today, ctx):
-    if not p.get("key"):
-        raise Conflict("只有重点提案才记录督办", current_state=p["state"],
-                       allowed_actions=["mark_key"])
     leader = data.get("leader")
     if leader not in p["supervisors"]:
         raise Invalid({"leader": ["应为本提案的督办领导之一：" + "、".join(p["supervisors"])]})

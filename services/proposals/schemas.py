@@ -57,6 +57,9 @@ ACTIONS = {
     "submit": action_schema("Submit"),
     "confirm_cosign": action_schema("ConfirmCosign"),
     "decline_cosign": action_schema("DeclineCosign"),
+    "close_cosigning": action_schema("CloseCosigning"),
+    "withdraw": action_schema("Withdraw", reason=Str(load_default=None,
+                                                     validate=Length(0, 1000))),
     "classify": action_schema("Classify", category=Str(load_default=None, validate=OneOf(
         list(domain.CATEGORIES), list(domain.CATEGORIES.values()))),
         note=Str(load_default=None, validate=Length(max=1000))),

@@ -93,7 +93,7 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         if not request.principal.has_any(STAFF):
             out.pop("review", None)
             out.pop("history", None)
-        out["allowed_actions"] = domain.actions_for(doc, self.actor(request))
+        out["allowed_actions"] = domain.actions_for(doc, self.actor(request), self.today())
         if full:
             out["merged_from"] = self.store.merged_from(doc["_id"])
         return out
@@ -170,7 +170,7 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
     @api("POST", "/api/v1/proposals/<string:proposal_id>/actions/<string:action>")
     def act(self, request, proposal_id, action):
         schema = ACTIONS.get(action)
-        if schema is None or action == "close_cosigning":
+        if schema is None:
             raise NotFound(f"未知的操作 {action}", allowed_actions=sorted(ACTIONS))
         data = schema.load_or_raise(json_body(request))
         p = self.visible(request, proposal_id)
@@ -246,26 +246,40 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
 
     @api("POST", "/api/v1/proposals/scan", roles=("admin",))
     def scan(self, request):
-        """Runs the deadline scan now (the timer runs it hourly);
-        ``?today=YYYY-MM-DD`` scans as of another day (for checks and drills)."""
-        return self.scan_all(moment_param(request, "today", self.now()).date())
+        """Runs the deadline scan now (the timer runs it hourly).
+        ``?today=YYYY-MM-DD`` of another day is a drill: a dry run that reports
+        what would be sent (``would_send``) and changes nothing, notifies
+        nobody. Only a test configuration (``PROPOSALS.scan_drills_apply``)
+        lets a drill act for real."""
+        today = self.today()
+        day = moment_param(request, "today", self.now()).date()
+        applies = (self.config.get("PROPOSALS") or {}).get("scan_drills_apply")
+        return self.scan_all(day, dry_run=day != today and not applies)
 
-    def scan_all(self, today):
+    def scan_all(self, today, dry_run=False):
         rules = self.rules()
         change = self.change(actor="system:scan")
         report = {"today": today.isoformat(), "scanned": 0, "reminders": 0, "overdue": 0,
-                  "cosigning_closed": 0, "conflicts": 0}
+                  "cosigning_closed": 0, "conflicts": 0, "dry_run": dry_run}
+        if dry_run:
+            report["would_send"] = []
         for p in self.store.scan_candidates():
             report["scanned"] += 1
             fields, events = domain.scan(p, rules, today)
             if not fields and not events:
                 continue
-            try:
-                self.store.aggregates.change(p["_id"], p["seq"], fields,
-                                             change.batch(p["_id"], p["seq"], events))
-            except Conflict:  # changed meanwhile: the next scan sees the new state
-                report["conflicts"] += 1
-                continue
+            if dry_run:
+                report["would_send"] += [
+                    {"proposal_id": p["_id"], "type": t, "deadline": body.get("deadline"),
+                     "working_days_left": body.get("working_days_left")}
+                    for t, body in events]
+            else:
+                try:
+                    self.store.aggregates.change(p["_id"], p["seq"], fields,
+                                                 change.batch(p["_id"], p["seq"], events))
+                except Conflict:  # changed meanwhile: the next scan sees the new state
+                    report["conflicts"] += 1
+                    continue
             types = [t for t, _ in events]
             report["reminders"] += types.count("proposal.reminder_due")
             report["overdue"] += types.count("proposal.overdue")

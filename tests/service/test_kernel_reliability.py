@@ -272,3 +272,19 @@ def test_readiness_names_a_missing_rpc_dependency(run_service, config):
     run_service(MembersService, with_port(config))
     wait_until(lambda: Client(config).get("/readyz").status_code == 200, timeout=30,
                what="ready once members runs")
+
+
+def test_a_duplicate_is_counted_wherever_the_inbox_is_used(config):
+    """Consumers that call the inbox directly (notify, the 履职档案) count an
+    ignored duplicate like `@idempotent` handlers do."""
+    from services.common.inbox import DUPLICATE, Inbox
+    from services.common.observability import EVENTS_CONSUMED
+    db = pymongo.MongoClient(config["MONGO_URI"])[config["MONGO_DB_PREFIX"] + "notify"]
+    counter = EVENTS_CONSUMED.labels("notify", "opinion.submitted", "duplicate")
+    before = counter._value.get()
+    applied = []
+    inbox = Inbox(db)
+    first = inbox.run("notify.take", "e-1", lambda: applied.append(1), "opinion.submitted")
+    second = inbox.run("notify.take", "e-1", lambda: applied.append(2), "opinion.submitted")
+    assert applied == [1] and first is None and second is DUPLICATE
+    assert counter._value.get() == before + 1

@@ -2,6 +2,7 @@
 import json
 
 import pymongo
+import requests
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
@@ -125,6 +126,17 @@ def test_roles_org_and_masking(svc, config):
     assert Client(config).get("/api/v1/members").status_code == 401
     other = Client(config, "admin", org="140400").get("/api/v1/members")
     assert other.status_code == 403 and other.json()["detail"] == "令牌属于其他平台"
+    # a real token of the city is signed with the city's own key: still 403
+    from services.common.auth import issue_token
+    city = issue_token("the-city-platforms-own-jwt-secret-32b+", org="140400",
+                       roles=["admin"], sub="city-admin")
+    foreign = requests.get(f"http://{config['WEB_SERVER_ADDRESS']}/api/v1/members",
+                           headers={"Authorization": f"Bearer {city}"}, timeout=10)
+    assert foreign.status_code == 403 and foreign.json()["detail"] == "令牌属于其他平台"
+    forged = issue_token("the-city-platforms-own-jwt-secret-32b+", org="140428",
+                         roles=["admin"], sub="forger")
+    assert requests.get(f"http://{config['WEB_SERVER_ADDRESS']}/api/v1/members", timeout=10,
+                        headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     reviewer = Client(config, "reviewer")
     assert reviewer.post("/api/v1/members", json=valid_member()).status_code == 403
     seen = reviewer.get(f"/api/v1/members/{member_id}").json()

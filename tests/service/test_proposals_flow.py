@@ -355,3 +355,53 @@ def test_members_service_down_gives_503_and_stores_nothing(run_service, config):
     assert resp.status_code == 503, resp.text
     assert resp.json()["unavailable"] == ["委员服务"]
     assert proposals_db(config)["proposals"].count_documents({}) == 0
+
+
+def test_offers_what_the_caller_can_do_and_the_office_acts_on_drafts_and_cosigning(county):
+    """`allowed_actions` is the caller's, through HTTP; the office ends
+    co-signing early; a proposer withdraws a draft; a bare POST works."""
+    lead, co_signer = county.member("王建国", IDS[0]), county.member("李红", IDS[1])
+    me = county.as_member(lead)
+    pid = me.post("/api/v1/proposals", json=content(cosigners=[co_signer])).json()["id"]
+    assert me.get(f"/api/v1/proposals/{pid}").json()["allowed_actions"] == [
+        "submit", "update_draft", "withdraw"]
+    # an action without fields needs no body at all
+    bare = me.request("POST", f"/api/v1/proposals/{pid}/actions/submit")
+    assert bare.status_code == 200 and bare.json()["state"] == "cosigning", bare.text
+    assert "close_cosigning" in county.admin.get(f"/api/v1/proposals/{pid}").json()[
+        "allowed_actions"]
+    closed = county.act(county.admin, pid, "close_cosigning")
+    assert closed["state"] == "submitted" and closed["cosigners"][co_signer] == "dropped"
+    refused = county.admin.post(f"/api/v1/proposals/{pid}/actions/close_cosigning", json={})
+    assert refused.status_code == 409
+    assert refused.json()["allowed_actions"] == county.admin.get(
+        f"/api/v1/proposals/{pid}").json()["allowed_actions"]
+
+    other = me.post("/api/v1/proposals", json=content(title="关于县城停车的建议")).json()["id"]
+    gone = county.act(me, other, "withdraw", reason="与他人提案重复")
+    assert gone["state"] == "withdrawn" and gone["allowed_actions"] == []
+    assert county.act(me, other, "submit", expect=409)["allowed_actions"] == []
+
+
+def test_a_drill_scan_of_another_day_changes_nothing(run_service, config, probe):
+    """Without the test configuration, `?today=` in the future is a dry run:
+    it reports what would be sent and records no reminder, emits nothing."""
+    settings = dict(config["PROPOSALS"], scan_drills_apply=False)
+    county = Platform(run_service, dict(config, PROPOSALS=settings), probe)
+    lead = county.member("王建国", IDS[0])
+    unit = county.unit("jyj", "县教育局")
+    pid = registered(county, lead)
+    county.act(county.admin, pid, "assign", lead_unit=unit)
+    wait_until(lambda: county.settled(pid), what="outbox flushed")
+    before = county.db["proposals"].find_one({"_id": pid})
+    due = date.fromisoformat(before["deadlines"]["answer"])
+    drill = county.admin.post(f"/api/v1/proposals/scan?today={due.isoformat()}")
+    assert drill.status_code == 200, drill.text
+    body = drill.json()
+    assert body["dry_run"] is True and body["reminders"] >= 1
+    assert {w["proposal_id"] for w in body["would_send"]} == {pid}
+    after = county.db["proposals"].find_one({"_id": pid})
+    assert after["seq"] == before["seq"] and after.get("reminders") == before.get("reminders")
+    assert after["_pending"] == 0   # nothing queued to be sent
+    real = county.admin.post("/api/v1/proposals/scan").json()
+    assert real["dry_run"] is False and "would_send" not in real

@@ -161,7 +161,10 @@ def test_refusals_name_state_and_allowed_actions():
     with pytest.raises(Conflict) as exc:
         domain.act(p, "classify", {}, ACTORS[1], RULES, date(2026, 3, 2), context())
     assert exc.value.extra["current_state"] == "draft"
-    assert exc.value.extra["allowed_actions"] == ["submit", "update_draft"]
+    assert exc.value.extra["allowed_actions"] == []   # the caller's, not the state's
+    with pytest.raises(Conflict) as exc:
+        domain.act(p, "assign", {}, ACTORS[0], RULES, date(2026, 3, 2), context())
+    assert exc.value.extra["allowed_actions"] == ["submit", "update_draft", "withdraw"]
     with pytest.raises(Forbidden):
         domain.act(p, "submit", {}, ACTORS[3], RULES, date(2026, 3, 2), context())
 
@@ -260,3 +263,34 @@ def test_scan_closes_cosigning_after_its_deadline():
     assert fields["state"] == "submitted" and fields["cosigners"] == {"m2": "dropped"}
     assert [t for t, _ in events] == ["proposal.cosign_closed", "proposal.submitted"]
     assert events[0][1]["dropped"] == ["m2"] and events[1][1]["proposers"] == ["m1"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_offered_actions_are_exactly_those_that_succeed(data):
+    """At random points of random walks, for every role: each action offered
+    (``actions_for``) succeeds with some of its documented data, and each
+    action not offered is refused whatever the data."""
+    p = draft(cosigners=data.draw(st.sampled_from([(), ("m2",)])))
+    ctx = context()
+    today = date(2026, 3, 2)
+    for _ in range(data.draw(st.integers(1, 30))):
+        for actor in ACTORS:
+            offered = set(domain.actions_for(p, actor, today))
+            for action in domain.ACTIONS:
+                outcomes = [attempt(p, action, payload, actor, today, context())
+                            for payload in DATA.get(action, [{}])]
+                if action in offered:
+                    assert any(o is not None for o in outcomes), (action, actor.sub, p["state"])
+                else:
+                    assert all(o is None for o in outcomes), (action, actor.sub, p["state"])
+        allowed = domain.allowed_actions(p["state"])
+        if not allowed:
+            break
+        action = data.draw(st.sampled_from(allowed))
+        actor = data.draw(st.sampled_from(ACTORS))
+        done = attempt(p, action, data.draw(st.sampled_from(DATA.get(action, [{}]))), actor,
+                       today, ctx)
+        if done is not None:
+            p = done[0]
+        today += timedelta(days=data.draw(st.integers(0, 40)))
