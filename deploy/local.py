@@ -342,7 +342,8 @@ class MailSink(LocalServer):
             body = message.get_payload(decode=True).decode(
                 message.get_content_charset() or "utf-8")
             out.append({"to": message["To"], "body": body, "subject": str(make_header(
-                decode_header(message["Subject"])))})
+                decode_header(message["Subject"]))),
+                "from": str(make_header(decode_header(message["From"] or "")))})
         return out
 
 

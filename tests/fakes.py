@@ -22,7 +22,7 @@ class SmtpServer(MailSink):
 
     def config(self):
         return {"host": "127.0.0.1", "port": self.port, "sender": "noreply@zhzx.local",
-                "sender_name": "长子县政协", "timeout": 5}
+                "timeout": 5}
 
 
 class HttpProvider:

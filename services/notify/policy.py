@@ -8,6 +8,16 @@ CHANNELS = ("inbox", "email", "sms", "wechat")
 EXTERNAL = ("email", "sms", "wechat")
 
 
+def configured_channels(settings):
+    """The external channels a platform's notify settings can deliver on."""
+    settings = settings or {}
+    out = []
+    if (settings.get("smtp") or {}).get("host") and (settings.get("smtp") or {}).get("sender"):
+        out.append("email")
+    out += [c for c in ("sms", "wechat") if (settings.get(c) or {}).get("url")]
+    return tuple(out)
+
+
 def clock(text):
     hours, minutes = str(text).split(":")
     return time(int(hours), int(minutes))
@@ -30,9 +40,12 @@ class Preferences:
                    quiet=(clock(quiet["start"]), clock(quiet["end"])) if quiet else None,
                    digest=bool(merged.get("digest")))
 
-    def channels_for(self, kind):
+    def channels_for(self, kind, available=EXTERNAL):
+        """The inbox, then the chosen external channels that the platform has
+        configured (``available``): a channel without a provider is skipped."""
         chosen = self.channels.get(kind, self.channels.get("default", []))
-        return ["inbox"] + [c for c in chosen if c in EXTERNAL]
+        return ["inbox"] + [c for c in chosen if c in EXTERNAL and c in available]
+
 
     def is_quiet(self, now):
         if not self.quiet:

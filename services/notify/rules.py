@@ -24,6 +24,23 @@ KINDS = ("member", "unit", "station", "leader")
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
+def date_cn(value):
+    """``2026-11-22`` → 2026年11月22日; a date and time adds ``09:30``: how
+    notices print dates (templates: ``{{ due | date_cn }}``)."""
+    text = str(value or "")
+    try:
+        year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
+    except ValueError:
+        return text
+    out = f"{year}年{month}月{day}日"
+    if len(text) >= 16 and text[10] in "T ":
+        out += f" {text[11:16]}"
+    return out
+
+
+_ENV.filters["date_cn"] = date_cn
+
+
 class RuleError(ValueError):
     pass
 

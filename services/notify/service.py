@@ -101,6 +101,13 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
     def on_members_event(self, event):
         self.take(event)
 
+    def smtp_settings(self):
+        """The SMTP settings, signed with this platform's own name (长治市政协
+        for the city) unless ``sender_name`` is configured explicitly."""
+        smtp = dict(self.settings.get("smtp") or {})
+        smtp.setdefault("sender_name", f"{self.identity.org_name}政协")
+        return smtp
+
     def take(self, event):
         notes = notify_rules.notifications(event, self.rules())
         hooks = self.hooks(event["type"])
@@ -113,10 +120,11 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
     def store_notifications(self, event, notes, hooks):
         now = _iso(self.now())
         prefs = self.preferences_of(n["recipient"] for n in notes)
+        available = policy.configured_channels(self.settings)
         deliveries = []
         for n in notes:
             n.update(created_at=now, read=0, read_at=None)
-            for channel in prefs[n["recipient"]].channels_for(n["kind"])[1:]:
+            for channel in prefs[n["recipient"]].channels_for(n["kind"], available)[1:]:
                 deliveries.append(self.new_delivery(f"{n['_id']}:{channel}", channel,
                                                     n["recipient"], now, notification=n["_id"],
                                                     urgent=n["urgent"], kind=n["kind"]))
@@ -268,7 +276,7 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
                     raise channels.NoAddress(f"no {channel} address")
                 title, body = self.message_of(d)
                 if channel == "email":
-                    channels.send_email(self.settings.get("smtp") or {}, to, title, body)
+                    channels.send_email(self.smtp_settings(), to, title, body)
                 else:
                     channels.send_provider(self.settings.get(channel) or {}, channel, to,
                                            title, body, d.get("kind"))

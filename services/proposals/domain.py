@@ -176,6 +176,15 @@ def _pending_evaluators(p, actor):
     return pending if actor.admin else [e for e in pending if e in actor.ids("member")]
 
 
+def shown_answers(p, actor):
+    """The answers ``actor`` may read: a draft answer (not yet released, and
+    possibly sent back) only to staff and to the lead unit that wrote it."""
+    answers = list(p.get("answers") or ())
+    if actor.admin or actor.reviewer or _lead_unit(actor, p):
+        return answers
+    return [a for a in answers if a.get("released")]
+
+
 def blocked(action, p, actor, today=None):
     """Why ``action`` cannot be done on ``p`` now although its state and the
     caller's role allow it: a problem to raise (403 or 409), or ``None`` when

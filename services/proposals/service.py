@@ -93,7 +93,10 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         if not request.principal.has_any(STAFF):
             out.pop("review", None)
             out.pop("history", None)
-        out["allowed_actions"] = domain.actions_for(doc, self.actor(request), self.today())
+        actor = self.actor(request)
+        if "answers" in out:
+            out["answers"] = domain.shown_answers(doc, actor)
+        out["allowed_actions"] = domain.actions_for(doc, actor, self.today())
         if full:
             out["merged_from"] = self.store.merged_from(doc["_id"])
         return out
@@ -315,19 +318,19 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         figures = statistics.compute(docs, year, session)
         name = session or f"{year}年度"
         listed = [d for d in docs if d.get("submitted_at")]
-        names = self.proposer_names(listed)
+        names, unit_names = self.proposer_names(listed), self.store.unit_names()
         body = workbook([(f"{name}提案统计"[:31], ["项目", "数量", "比例"], figures["table"]),
                          ("提案目录", [c for c, _ in LIST_COLUMNS],
-                          (list_row(d, names) for d in listed))])
+                          (list_row(d, names, unit_names) for d in listed))])
         return xlsx_response(body, f"提案统计-{name}.xlsx")
 
     @api("GET", "/api/v1/proposals/export.xlsx", roles=STAFF)
     def export(self, request):
         filters = self.filters(request)
         docs = list(self.store.all(self.store.query(filters), {"history": 0}))
-        names = self.proposer_names(docs)
+        names, unit_names = self.proposer_names(docs), self.store.unit_names()
         body = workbook([("提案目录", [c for c, _ in LIST_COLUMNS],
-                          (list_row(d, names) for d in docs))])
+                          (list_row(d, names, unit_names) for d in docs))])
         return xlsx_response(body, "提案目录.xlsx")
 
     # --- units (承办单位) --------------------------------------------------------
@@ -463,7 +466,13 @@ def unit_payload(doc):
             "topics": doc.get("topics") or [], "active": bool(doc.get("active"))}
 
 
-def list_row(d, names):
+def list_row(d, names, units=None):
+    """One proposal as a row of the list export; ``units`` maps unit codes to
+    names (an office reads 县教育局, not ``jyj``)."""
+    units = units or {}
+
+    def unit_name(code):
+        return units.get(code, code)
     proposer = (d.get("collective") or {}).get("name") if d["kind"] == "collective" else \
         names.get(d.get("lead_member"), d.get("lead_member"))
     if d["kind"] == "linked":
@@ -472,7 +481,8 @@ def list_row(d, names):
     values = dict(d, proposer=proposer, type=domain.TYPES.get(d.get("type")),
                   category=domain.CATEGORIES.get(d.get("category")),
                   state=domain.STATE_LABELS.get(d["state"]),
-                  co_units="、".join(d.get("co_units") or []),
+                  lead_unit=unit_name(d.get("lead_unit")) if d.get("lead_unit") else None,
+                  co_units="、".join(unit_name(u) for u in d.get("co_units") or []),
                   evaluation=domain.RATINGS.get(d.get("evaluation")),
                   key="是" if d.get("key") else "",
                   on_time={1: "是", 0: "否"}.get(d.get("on_time")),

@@ -114,6 +114,10 @@ class ProposalStore:
             raise NotFound(f"承办单位 {unit_id} 不存在")
         return doc
 
+    def unit_names(self):
+        """Every unit's code → name, inactive ones too (old proposals name them)."""
+        return {d["_id"]: d.get("name") or d["_id"] for d in self.units.find({}, {"name": 1})}
+
     def active_units(self):
         return {d["_id"]: d for d in self.units.find({"active": 1}).sort("_id", 1)}
 

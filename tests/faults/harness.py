@@ -261,13 +261,25 @@ def check(pair, load, fault, injected_at, ready_at):
 
 
 def table(rows):
-    head = ("fault", "writes", "linked sent", "received", "lost", "doubled", "503s retried",
-            "recovery s")
-    lines = [" | ".join(head), " | ".join("---" for _ in head)]
+    """The rows as a Markdown table; a fault run several times (the soak) is
+    one line with its runs, the sums and the longest recovery."""
+    merged = {}
     for r in rows:
-        lines.append(" | ".join(str(x) for x in (
-            r["fault"], r["writes"], r["sent"], r["received"], r["lost"], r["doubled"],
-            r["refused"], r["recovery_s"] if r["recovery_s"] is not None else "-")))
+        m = merged.setdefault(r["fault"], dict(r, runs=0, writes=0, sent=0, received=0,
+                                                lost=0, doubled=0, refused=0, recovery_s=None))
+        m["runs"] += 1
+        for key in ("writes", "sent", "received", "lost", "doubled", "refused"):
+            m[key] += r[key]
+        if r["recovery_s"] is not None:
+            m["recovery_s"] = max(m["recovery_s"] or 0, r["recovery_s"])
+    head = ("fault", "runs", "writes", "linked sent", "received", "lost", "doubled",
+            "503s retried", "recovery s (max)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in merged.values():
+        lines.append("| " + " | ".join(str(x) for x in (
+            m["fault"], m["runs"], m["writes"], m["sent"], m["received"], m["lost"],
+            m["doubled"], m["refused"],
+            m["recovery_s"] if m["recovery_s"] is not None else "-")) + " |")
     return lines
 
 

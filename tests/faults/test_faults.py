@@ -31,6 +31,7 @@ def test_fault(pair, fault):
 
 @pytest.mark.skipif(not os.environ.get("ZHZX_SOAK_SECONDS"),
                     reason="the soak runs with `make soak` (ZHZX_SOAK_SECONDS)")
+@pytest.mark.timeout(int(float(os.environ.get("ZHZX_SOAK_SECONDS") or 0)) + 900)
 def test_soak(pair):
     """Random faults, one after another, for ZHZX_SOAK_SECONDS (bounded)."""
     seconds = float(os.environ["ZHZX_SOAK_SECONDS"])

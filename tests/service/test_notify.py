@@ -36,11 +36,11 @@ def providers(infra):
 
 
 class Platform:
-    def __init__(self, run_service, config, providers, members=6):
+    def __init__(self, run_service, config, providers, members=6, sms=True):
         self.smtp, self.sms, self.wechat, self.hook = providers
         self.config = dict(config, NOTIFY=dict(
             config["NOTIFY"], smtp=self.smtp.config(),
-            sms={"url": self.sms.url + "/sms", "timeout": 1},
+            sms={"url": self.sms.url + "/sms" if sms else "", "timeout": 1},
             wechat={"url": self.wechat.url + "/wechat", "timeout": 1,
                     "templates": {"meeting": "TPL-MEETING"}},
             webhooks=[{"id": "oa", "url": self.hook.url + "/hook", "secret": SECRET,
@@ -145,24 +145,26 @@ def test_each_rule_gives_the_expected_text_to_the_expected_people(platform):
     unit = platform.wait_inbox("unit:jyj", 3)
     texts = {n["rule"]: n["body"] for n in unit["items"]}
     assert texts["proposal-reassigned"] == (
-        "提案第12号《关于加强校园周边交通安全的建议》已重新交办，请于2026-09-30前答复。")
+        "提案第12号《关于加强校园周边交通安全的建议》已重新交办，请于2026年9月30日前答复。")
     assert texts["proposal-assigned"] == (
         "您单位收到交办提案第12号《关于加强校园周边交通安全的建议》， "
-        "请于2026-06-20前与提案人联系，2026-09-10前答复。")
-    assert texts["proposal-reminder-unit"].endswith("将于2026-09-10到期，还剩 3 个工作日。")
+        "请于2026年6月20日前与提案人联系，2026年9月10日前答复。")
+    assert texts["proposal-reminder-unit"] == (
+        "提案第12号《关于加强校园周边交通安全的建议》的答复期限为2026年9月10日，还剩 3 个工作日。")
     assert unit["unread"] == 3
     leader = platform.wait_inbox("leader:王副主席", 1)["items"][0]
-    assert leader["body"] == "您督办的重点提案《关于加强校园周边交通安全的建议》办理期限为2026-09-10，尚未答复。"
+    assert leader["body"] == ("您督办的重点提案《关于加强校园周边交通安全的建议》"
+                              "的答复期限为2026年9月10日，尚未完成。")
     rules_a = {n["rule"]: n["body"] for n in platform.wait_inbox(f"member:{a}", 4)["items"]}
     assert set(rules_a) == {"proposal-cosign", "proposal-answer", "opinion-adopted",
                             "meeting-notice"}
     assert rules_a["opinion-adopted"] == "您报送的社情民意《关于农村助餐的建议》已被省级采用。"
     assert rules_a["meeting-notice"] == (
-        "定于2026-06-17 09:00在县会议中心召开政协第十届委员会第五次会议，请准时参加；如不能参加请提前请假。")
+        "定于2026年6月17日 09:00在县会议中心召开政协第十届委员会第五次会议，请准时参加；如不能参加请提前请假。")
     rules_b = {n["rule"]: n["body"] for n in platform.wait_inbox(f"member:{b}", 4)["items"]}
     assert rules_b["meeting-leave-decided"] == "您的政协第十届委员会第五次会议请假申请已批准。"
     assert rules_b["proposal-reminder-evaluation"] == (
-        "您的提案《关于加强校园周边交通安全的建议》已答复，请于2026-10-01前作出评价。")
+        "您的提案《关于加强校园周边交通安全的建议》已答复，请于2026年10月1日前作出评价。")
     rules_c = {n["rule"] for n in platform.wait_inbox(f"member:{c}", 2)["items"]}
     assert rules_c == {"request-dispatched", "meeting-notice"}
 
@@ -345,3 +347,25 @@ def test_a_station_is_reached_at_its_contacts_fetched_from_liaison(
     to_station = [m for m in platform.smtp.messages() if m["to"] == "st1@example.org"]
     assert len(to_station) == 1 and to_station[0]["subject"] == "群众诉求超期提醒"
     assert [r["json"]["to"] for r in platform.sms.received].count(["13700000009"]) == 1
+
+
+def test_a_channel_without_a_provider_is_never_chosen_and_mail_is_signed_by_the_platform(
+        run_service, config, providers):
+    """No SMS gateway configured: notices go to the inbox and by e-mail only,
+    nothing waits for a gateway that does not exist; the e-mail is signed
+    with the platform's own name."""
+    platform = Platform(run_service, dict(config, ORG_NAME="黎城县"), providers, members=3,
+                        sms=False)
+    platform.publish("members", "meeting.notice_due", {
+        "meeting_id": "M9", "kind": "plenary", "title": "政协第十届委员会第六次会议",
+        "place": "县会议中心", "starts_at": "2026-06-17T09:00", "ends_on": "2026-06-19",
+        "term": "第十届", "year": 2026, "invitees": platform.ids, "days_ahead": 7})
+    for member in platform.ids:
+        platform.wait_inbox(f"member:{member}", 1)
+    deliveries = platform.admin.get("/api/v1/deliveries?limit=100").json()
+    assert {d["channel"] for d in deliveries["items"]} == {"email"}
+    platform.dispatch(f"{DAY}T10:00")
+    ours = set(platform.emails.values())
+    mails = wait_until(lambda: [m for m in platform.smtp.messages() if m["to"] in ours],
+                       what="the e-mails")
+    assert all(m["from"].startswith("黎城县政协") for m in mails), mails[0]["from"]

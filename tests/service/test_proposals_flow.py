@@ -405,3 +405,33 @@ def test_a_drill_scan_of_another_day_changes_nothing(run_service, config, probe)
     assert after["_pending"] == 0   # nothing queued to be sent
     real = county.admin.post("/api/v1/proposals/scan").json()
     assert real["dry_run"] is False and "would_send" not in real
+
+
+def test_an_answer_reaches_proposers_only_once_released(county):
+    lead, co_signer = county.member("王建国", IDS[0]), county.member("李红", IDS[1])
+    edu, fin = county.unit("jyj", "县教育局"), county.unit("czj", "县财政局")
+    pid = registered(county, lead, cosigners=[co_signer])
+    county.act(county.admin, pid, "assign", lead_unit=edu, co_units=[fin])
+    county.act(county.as_unit(edu), pid, "start")
+    county.act(county.as_unit(fin), pid, "co_opinion", text="同意主办意见")
+    county.act(county.as_unit(edu), pid, "answer", category="B", text="正在推进")
+
+    def answers(client):
+        return client.get(f"/api/v1/proposals/{pid}").json()["answers"]
+    assert answers(county.as_member(lead)) == [] and answers(county.as_member(co_signer)) == []
+    assert answers(county.as_unit(fin)) == []          # a co-handler neither
+    assert [a["text"] for a in answers(county.as_unit(edu))] == ["正在推进"]
+    assert [a["released"] for a in answers(county.reviewer)] == [0]
+    county.act(county.reviewer, pid, "send_back", reason="请写明时间表")
+    county.act(county.as_unit(edu), pid, "answer", category="B", text="年内完成")
+    county.act(county.reviewer, pid, "release")
+    assert [a["text"] for a in answers(county.as_member(lead))] == ["年内完成"]
+    # the office's export names the units, not their codes
+    import io
+    from openpyxl import load_workbook
+    sheet = load_workbook(io.BytesIO(county.admin.get(
+        "/api/v1/proposals/export.xlsx").content)).active
+    rows = list(sheet.values)
+    header, row = rows[0], rows[1]
+    assert row[header.index("主办单位")] == "县教育局"
+    assert row[header.index("协办单位")] == "县财政局"

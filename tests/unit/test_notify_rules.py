@@ -101,3 +101,23 @@ def test_webhook_signature_verifies_and_expires():
     assert not policy.verify("s", header, body + b" ", now_ts=1100)
     assert not policy.verify("s", header, body, now_ts=2000)
     assert not policy.verify("s", "garbage", body, now_ts=1000)
+
+
+def test_dates_are_printed_as_people_write_them():
+    assert rules.date_cn("2026-11-22") == "2026年11月22日"
+    assert rules.date_cn("2026-06-17T09:00") == "2026年6月17日 09:00"
+    assert rules.date_cn("soon") == "soon" and rules.date_cn(None) == ""
+
+
+def test_each_deadline_is_named_in_the_platforms_reminder():
+    platform = load_config(ROOT / "deploy" / "config" / "platform.yaml")
+    rule = next(rules.Rule.of(r) for r in platform["NOTIFY"]["rules"]
+                if r["id"] == "proposal-reminder-unit")
+    texts = {d: rule.render(event(deadline=d, due="2026-09-10", number=12, title="T",
+                                  working_days_left=3, after_due=late))[1]
+             for d in ("first_contact", "answer") for late in (False,)}
+    assert texts["first_contact"] == "提案第12号《T》的首次联系提案人期限为2026年9月10日，还剩 3 个工作日。"
+    assert texts["answer"] == "提案第12号《T》的答复期限为2026年9月10日，还剩 3 个工作日。"
+    late = rule.render(event(deadline="first_contact", due="2026-09-10", number=None, title="T",
+                             working_days_left=-2, after_due=True))[1]
+    assert late == "提案《T》的首次联系提案人期限为2026年9月10日，已经逾期，请尽快与提案人联系。"
