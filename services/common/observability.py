@@ -45,6 +45,10 @@ LINK_LAG = Gauge(
 OUTBOX_BACKLOG = Gauge(
     "zhzx_outbox_backlog", "Events written but not yet confirmed by the broker",
     ["service"])
+CALENDAR_UNCOVERED_YEARS = Gauge(
+    "zhzx_calendar_uncovered_years",
+    "Years within the next 12 months without public-holiday data in the working-day calendar",
+    ["service"])
 DEAD_LETTER_DEPTH = Gauge(
     "zhzx_dead_letter_depth", "Messages waiting in the dead-letter queue",
     ["service"])

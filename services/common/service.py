@@ -63,8 +63,17 @@ class PlatformService:
             failed.append("broker")
         if failed:
             raise Unavailable("未就绪：" + "、".join(failed), unavailable=failed)
-        return {"status": "ready", "service": self.name,
+        body = {"status": "ready", "service": self.name,
                 "org": self.identity.org_code, "level": self.identity.org_level}
+        warnings = self.readiness_warnings()
+        if warnings:
+            body["warnings"] = warnings
+        return body
+
+    def readiness_warnings(self):
+        """What an operator should fix although the service works (shown by
+        /readyz, which still answers 200)."""
+        return []
 
     @classmethod
     def rpc_targets(cls):

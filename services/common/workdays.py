@@ -45,6 +45,14 @@ class WorkCalendar:
         return cls(conf.get("weekend", (5, 6)), conf.get("holidays", ()),
                    conf.get("workdays", ()))
 
+    def uncovered_years(self, today):
+        """The years of the 12 months from ``today`` for which the calendar
+        holds no public holiday: their 春节 and 国庆 would count as working
+        days until the year's notice is entered."""
+        covered = {d.year for d in self.holidays}
+        end = today + timedelta(days=364)
+        return [y for y in range(today.year, end.year + 1) if y not in covered]
+
     def is_working_day(self, day):
         if day in self.workdays:
             return True

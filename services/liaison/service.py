@@ -636,9 +636,11 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
             self.store.raise_counter(f"opinion-issue-{doc['issue']['year']}",
                                      doc["issue"]["number"])
         change = self.change(request)
+        # replayed facts feed the 履职档案 and the figures; ``imported`` tells
+        # notify that nobody is to be told of work finished months ago
         for kind in ("requests", "consultations", "opinions"):
             self.store.aggregates(kind).create_many([
-                (doc, [change.event(t, doc["_id"], i + 1, body)
+                (doc, [change.event(t, doc["_id"], i + 1, dict(body, imported=True))
                        for i, (t, body) in enumerate(events)])
                 for k, doc, events in docs if k == kind])
         return report

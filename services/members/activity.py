@@ -357,21 +357,21 @@ class RecordsApi:
     @api("GET", "/api/v1/records/report.xlsx", roles=STAFF)
     def report_xlsx(self, request):
         rep = self.yearly_report(request)
-        rank = [[r["rank"], r["name"], r["sector"], "、".join(r["committees"]), r["points"],
-                 r["totals"]["proposals"], r["totals"]["opinions"], r["totals"]["activities"],
-                 r["totals"]["meetings_attended"], r["totals"]["meetings_absent"]]
+        rank = [[r["rank"], r["member_id"], r["name"], r["sector"], "、".join(r["committees"]),
+                 r["points"], r["totals"]["proposals"], r["totals"]["opinions"],
+                 r["totals"]["activities"], r["totals"]["meetings_attended"],
+                 r["totals"]["meetings_absent"]]
                 for r in rep["ranking"]]
-        below = [[r["name"], r["sector"], "；".join(
-            f"{k} {v['actual']}/{v['required']}" for k, v in r["shortfalls"].items())]
-            for r in rep["below_minimums"]]
+        below = [[r["member_id"], r["name"], r["sector"], record.shortfall_text(r["shortfalls"])]
+                 for r in rep["below_minimums"]]
         att = [["专委会", k, v["invited"], v["attended"], v["rate"]]
                for k, v in rep["attendance"]["by_committee"].items()] + \
               [["界别", k, v["invited"], v["attended"], v["rate"]]
                for k, v in rep["attendance"]["by_sector"].items()]
         body = workbook([
-            ("履职积分排名", ["名次", "姓名", "界别", "专委会", "积分", "提案", "社情民意", "活动",
-                        "出席会议", "缺席会议"], rank),
-            ("未达履职要求", ["姓名", "界别", "未达项目（实际/要求）"], below),
+            ("履职积分排名", ["名次", "委员编号", "姓名", "界别", "专委会", "积分", "提案",
+                        "社情民意", "活动", "出席会议", "缺席会议"], rank),
+            ("未达履职要求", ["委员编号", "姓名", "界别", "未达项目（实际/要求）"], below),
             ("出勤率", ["分组", "名称", "应出席", "实出席", "出勤率"], att)])
         return xlsx_response(body, f"{rep['year']}年度履职通报.xlsx")
 

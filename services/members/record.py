@@ -183,6 +183,16 @@ def shortfalls(record, minimums=None):
             if have.get(k, 0) < v}
 
 
+SHORTFALL_LABELS = {"proposals": "提案", "opinions": "社情民意", "activities": "活动"}
+
+
+def shortfall_text(found):
+    """``{"proposals": {"required": 1, "actual": 0}, ...}`` as an office writes
+    it: 提案 0/1；活动 0/3."""
+    return "；".join(f"{SHORTFALL_LABELS.get(k, k)} {v['actual']}/{v['required']}"
+                    for k, v in found.items())
+
+
 def empty_record(member_id, year):
     return score(member_id, year, [])
 

@@ -109,6 +109,8 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
         return smtp
 
     def take(self, event):
+        if (event.get("payload") or {}).get("imported"):
+            return   # history replayed by an import: nobody is to act on it
         notes = notify_rules.notifications(event, self.rules())
         hooks = self.hooks(event["type"])
         if not notes and not hooks:

@@ -1,5 +1,6 @@
 """Proposals service: the 提案 lifecycle over HTTP (port 8002), the unit
 directory, routing suggestions, deadline scans and statistics."""
+import logging
 import uuid
 
 from nameko.rpc import RpcProxy, rpc
@@ -11,6 +12,7 @@ from services.common.inbox import idempotent
 from services.common.linkage import linked_handler
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
+from services.common.observability import CALENDAR_UNCOVERED_YEARS
 from services.common.outbox import OutboxRelay, strip_internal
 from services.common.problems import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from services.common import rpc as rpc_clients
@@ -19,6 +21,8 @@ from services.common.xlsx import workbook, xlsx_response
 from . import domain, history, routing, statistics
 from .schemas import ACTIONS, import_in, proposal_in, unit_in, unit_patch
 from .store import FILTERS, INDEXES, INT_FILTERS, ProposalStore
+
+log = logging.getLogger(__name__)
 
 STAFF = ("admin", "reviewer")
 LIST_COLUMNS = [("提案号", "number"), ("案由", "title"), ("类型", "type"), ("提案人", "proposer"),
@@ -245,7 +249,24 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
 
     @timer(interval=3600)
     def scheduled_scan(self):
+        self.calendar_gaps(log_them=True)
         self.scan_all(self.today())
+
+    def calendar_gaps(self, log_them=False):
+        """Years of the next 12 months the working-day calendar does not cover
+        (metric ``zhzx_calendar_uncovered_years``; logged by the hourly scan)."""
+        years = self.rules().calendar.uncovered_years(self.today())
+        CALENDAR_UNCOVERED_YEARS.labels(self.name).set(len(years))
+        if years and log_them:
+            log.warning("working-day calendar has no public holidays for %s: deadlines "
+                        "there count 春节 and 国庆 as working days; add the State Council's "
+                        "notice to PROPOSALS.calendar", ", ".join(map(str, years)))
+        return years
+
+    def readiness_warnings(self):
+        years = self.calendar_gaps()
+        return [f"工作日历缺少 {y} 年的节假日安排，期限计算会把法定节假日当作工作日，请按国务院通知补充"
+                for y in years]
 
     @api("POST", "/api/v1/proposals/scan", roles=("admin",))
     def scan(self, request):

@@ -369,3 +369,14 @@ def test_a_channel_without_a_provider_is_never_chosen_and_mail_is_signed_by_the_
     mails = wait_until(lambda: [m for m in platform.smtp.messages() if m["to"] in ours],
                        what="the e-mails")
     assert all(m["from"].startswith("黎城县政协") for m in mails), mails[0]["from"]
+
+
+def test_imported_history_notifies_nobody(platform):
+    c = platform.ids[2]
+    dispatched = {"request_id": "RQ7", "station_id": "s1", "state": "dispatched",
+                  "category": "appeal", "title": "去年的路灯维修", "member_id": c, "year": 2025}
+    platform.publish("liaison", "request.dispatched", dict(dispatched, imported=True))
+    platform.publish("liaison", "request.dispatched", dict(dispatched, request_id="RQ8",
+                                                           title="今天的路灯维修", year=2026))
+    box = platform.wait_inbox(f"member:{c}", 1)   # one queue: the first was handled before
+    assert [n["body"] for n in box["items"]] == ["联络站向您派发群众诉求“今天的路灯维修”，请及时接单办理。"]

@@ -435,3 +435,21 @@ def test_an_answer_reaches_proposers_only_once_released(county):
     header, row = rows[0], rows[1]
     assert row[header.index("主办单位")] == "县教育局"
     assert row[header.index("协办单位")] == "县财政局"
+
+
+def test_a_calendar_without_the_coming_years_holidays_is_flagged_to_operators(
+        run_service, config, probe):
+    year = date.today().year
+    settings = dict(config["PROPOSALS"], calendar={"holidays": [f"{year - 1}-10-01"]})
+    county = Platform(run_service, dict(config, PROPOSALS=settings), probe)
+    ready = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(
+        Client(county.config).get("/readyz")), what="ready")
+    assert any(f"{year} 年的节假日" in w for w in ready.json()["warnings"])
+    metrics = Client(county.config).get("/metrics").text
+    assert 'zhzx_calendar_uncovered_years{service="proposals"}' in metrics
+    covered = dict(config["PROPOSALS"], calendar={"holidays": [
+        f"{year}-10-01", f"{year + 1}-10-01"]})
+    other = dict(with_port(config), PROPOSALS=covered)
+    run_service(ProposalsService, other)
+    assert "warnings" not in wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(
+        Client(other).get("/readyz")), what="ready").json()

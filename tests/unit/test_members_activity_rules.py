@@ -133,3 +133,10 @@ def test_points_by_hand():
 @given(st.permutations(EVENTS + EVENTS))
 def test_any_order_and_duplicates_give_the_same_records(events):
     assert build(events) == build(EVENTS)
+
+
+def test_shortfalls_read_in_chinese():
+    from services.members import record
+    assert record.shortfall_text({"proposals": {"required": 1, "actual": 0},
+                                  "activities": {"required": 3, "actual": 0}}) == \
+        "提案 0/1；活动 0/3"

@@ -46,3 +46,10 @@ def test_ranges_and_bad_entries():
         expand(["2026-10-07..2026-10-01"])
     with pytest.raises(ValueError):
         expand(["2026-13-01"])
+
+
+def test_years_without_holiday_data_are_reported():
+    cal = WorkCalendar(holidays=["2026-01-01", "2026-10-01..2026-10-07"])
+    assert cal.uncovered_years(date(2026, 1, 1)) == []
+    assert cal.uncovered_years(date(2026, 11, 26)) == [2027]
+    assert WorkCalendar().uncovered_years(date(2026, 11, 26)) == [2026, 2027]
