@@ -99,6 +99,16 @@ def code_errors(data, *, sectors, committees, terms):
     return errors
 
 
+def member_errors(schema_errors, valid, codes):
+    """Every problem of one member's data at once: the schema's field errors
+    and, for the fields that passed it, the platform's code lists (so 界别 and
+    专委会 are reported together with a wrong phone, not after it is fixed)."""
+    errors = {k: list(v) for k, v in (schema_errors or {}).items()}
+    for name, messages in code_errors(normalise(valid or {}), **codes).items():
+        errors.setdefault(name, messages)
+    return errors
+
+
 def normalise(data):
     out = dict(data)
     if out.get("id_number"):

@@ -29,12 +29,12 @@ def plan(data, filename, *, org, settings, lookup):
     for row_number, raw in numbered:
         data_in = roster.to_input(raw)
         try:
-            loaded = member_in.load(data_in)
-            errors = {}
+            loaded, errors, valid = member_in.load(data_in), {}, None
         except ValidationError as exc:
             loaded, errors = None, flatten_errors(exc.messages)
-        if loaded is not None:
-            errors = domain.code_errors(domain.normalise(loaded), **settings["codes"])
+            valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        errors = domain.member_errors(errors, loaded if loaded is not None else valid,
+                                      settings["codes"])
         if errors:
             report["errors"].extend(
                 {"row": row_number, "field": name,

@@ -1,4 +1,5 @@
 """Members service: the 委员 registry over HTTP (port 8001) and RPC."""
+from marshmallow import ValidationError
 from nameko.rpc import rpc
 
 from services.common import linkage
@@ -8,7 +9,7 @@ from services.common.linkage import linked_handler
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo, keep_latest
 from services.common.outbox import OutboxRelay
-from services.common.problems import Conflict, Forbidden, Invalid
+from services.common.problems import Conflict, Forbidden, Invalid, flatten_errors
 from services.common import service as platform
 from services.common.xlsx import xlsx_response
 
@@ -48,15 +49,26 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
         if not (p.has_any(READ_ROLES) or (member_id and member_id in p.ids("member"))):
             raise Forbidden("当前角色无权查看委员信息")
 
+    def checked(self, schema, body):
+        """``body`` loaded by ``schema`` and checked against the platform's
+        code lists; every invalid field in one 422."""
+        try:
+            data, errors = schema.load(body), {}
+        except ValidationError as exc:
+            data = None
+            errors = flatten_errors(exc.messages)
+            valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        errors = domain.member_errors(errors, data if data is not None else valid,
+                                      self.settings()["codes"])
+        if errors:
+            raise Invalid(errors)
+        return data
+
     # --- HTTP -------------------------------------------------------------
     @api("POST", "/api/v1/members", roles=("admin",))
     def appoint(self, request):
-        data = member_in.load_or_raise(json_body(request))
+        data = self.checked(member_in, json_body(request))
         settings = self.settings()
-        normal = domain.normalise(data)
-        errors = domain.code_errors(normal, **settings["codes"])
-        if errors:
-            raise Invalid(errors)
         doc, payload = domain.appoint(data, org=str(self.config["ORG_CODE"]),
                                       person_secret=settings["person_secret"])
         if self.store.get(doc["_id"]) is not None:
@@ -85,11 +97,8 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
 
     @api("PATCH", "/api/v1/members/<string:member_id>", roles=("admin",))
     def update(self, request, member_id):
-        data = member_patch.load_or_raise(json_body(request))
+        data = self.checked(member_patch, json_body(request))
         expected = data.pop("seq", None)
-        errors = domain.code_errors(domain.normalise(data), **self.settings()["codes"])
-        if errors:
-            raise Invalid(errors)
         member = self.store.require(member_id)
         expected = member["seq"] if expected is None else expected
         fields, payload = domain.update(member, data)

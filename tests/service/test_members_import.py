@@ -38,6 +38,7 @@ def test_gbk_csv_with_bad_rows_reports_each_row_and_field(admin, config, probe):
     cols = header.split(",")
     bad_phone = lines[1].split(",")
     bad_phone[cols.index("手机")] = "12345"
+    bad_phone[cols.index("界别")] = "不存在界"      # reported with the phone, not after it
     bad_party = lines[3].split(",")
     bad_party[cols.index("党派")] = "某党"
     bad_party[cols.index("专委会")] = ""
@@ -51,7 +52,7 @@ def test_gbk_csv_with_bad_rows_reports_each_row_and_field(admin, config, probe):
     report = upload(admin, gbk).json()
     assert report["created"] == 4 and report["rows"] == 6
     errors = {(e["row"], e["field"]) for e in report["errors"]}
-    assert errors == {(3, "phone"), (5, "party"), (5, "committees")}
+    assert errors == {(3, "phone"), (3, "sector"), (5, "party"), (5, "committees")}
     assert all(e["message"] and e["column"] for e in report["errors"])
     assert {e["column"] for e in report["errors"] if e["row"] == 5} == {"党派", "专委会"}
     wait_until(lambda: all_settled(config))
