@@ -164,8 +164,8 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
         query = {k: args[k] for k in ("kind", "township", "place_code") if k in args}
         if "member" in args:
             query["members"] = args["member"]
-        if "below_minimum" in args:
-            query["meets_minimum"] = 0 if args["below_minimum"] else 1
+        if "below_minimum" in args:   # a deactivated station needs no members
+            query.update(meets_minimum=0 if args["below_minimum"] else 1, active=1)
         docs = self.store.page("stations", query, limit, after)
         return page([self.station_view(d, request.principal) for d in docs], limit)
 
@@ -220,7 +220,8 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
         data = activity_in.load_or_raise(json_body(request))
         doc = self.staff_station(request, station_id)
         activity_id = _new_id("AC")
-        fields, events = stations.hold_activity(doc, data, activity_id=activity_id)
+        fields, events = stations.hold_activity(doc, data, activity_id=activity_id,
+                                                today=self.today())
         self.apply(request, "stations", doc, fields, events)
         return 201, {}, {"activity_id": activity_id, "station_id": station_id,
                          "members": data["members"], "date": data["date"].isoformat()}

@@ -121,7 +121,16 @@ def schedule_reception(doc, data, *, today):
                                        payload(doc, date=entry["date"], members=members))]
 
 
-def hold_activity(doc, data, *, activity_id):
+def hold_activity(doc, data, *, activity_id, today):
+    """An activity held at an active station, on a day that has come (this
+    year or last), by the station's own members: it credits their 履职档案."""
+    if not doc.get("active"):
+        raise Conflict("站点已停用，不能登记活动", current_state="inactive")
+    day = data["date"]
+    if day > today:
+        raise Invalid({"date": ["活动日期不能晚于今天"]})
+    if day.year < today.year - 1:
+        raise Invalid({"date": [f"只能登记 {today.year - 1} 年以来的活动"]})
     members = list(dict.fromkeys(data["members"]))
     strangers = [m for m in members if m not in doc["members"]]
     if strangers:

@@ -64,10 +64,11 @@ def opinion_figures(items):
 
 
 def compute(year, requests, consultations, items, stations):
+    active = {k: s for k, s in stations.items() if s.get("active", 1)}
     return {"year": year,
-            "stations": {"total": len(stations),
-                         "by_kind": dict(Counter(s["kind"] for s in stations.values())),
-                         "below_minimum": sorted(k for k, s in stations.items()
+            "stations": {"total": len(active),   # deactivated stations are not counted
+                         "by_kind": dict(Counter(s["kind"] for s in active.values())),
+                         "below_minimum": sorted(k for k, s in active.items()
                                                  if not s.get("meets_minimum"))},
             "requests": requests_figures(requests, stations),
             "consultations": consultation_figures(consultations),

@@ -404,3 +404,28 @@ def test_demo_year_imports_once_and_statistics_match_the_records(county, config)
     issued = county.act(county.admin, "opinions", oid, "issue")
     assert issued["issue"]["number"] == max(
         a["data"]["issue_no"] for r in items for a in r["actions"] if a["action"] == "issue") + 1
+
+
+def test_activities_only_at_active_stations_on_days_that_have_come(county):
+    a, b = county.ids[:2]
+    county.station("room7", members=[a, b])
+    staff = county.staff("room7")
+    today = datetime.now().date()
+    held = staff.post("/api/v1/stations/room7/activities", json={
+        "title": "协商议事", "date": today.isoformat(), "members": [a, b]})
+    assert held.status_code == 201, held.text
+    future = staff.post("/api/v1/stations/room7/activities", json={
+        "title": "协商议事", "date": (today + timedelta(days=2)).isoformat(), "members": [a]})
+    assert future.status_code == 422 and "date" in future.json()["errors"]
+    long_ago = staff.post("/api/v1/stations/room7/activities", json={
+        "title": "协商议事", "date": f"{today.year - 3}-05-01", "members": [a]})
+    assert long_ago.status_code == 422 and "date" in long_ago.json()["errors"]
+    county.station("room8", members=[a])       # below 1+2+N
+    assert county.admin.patch("/api/v1/stations/room8", json={"active": False}).status_code == 200
+    closed = county.staff("room8").post("/api/v1/stations/room8/activities", json={
+        "title": "协商议事", "date": today.isoformat(), "members": [a]})
+    assert closed.status_code == 409, closed.text
+    # a deactivated station is in no figure and needs no members
+    figures = county.admin.get("/api/v1/liaison/statistics").json()["stations"]
+    assert figures["total"] == 1 and figures["below_minimum"] == []
+    assert county.admin.get("/api/v1/stations?below_minimum=1").json()["items"] == []
