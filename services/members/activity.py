@@ -180,7 +180,7 @@ class MeetingsApi:
 
     def close(self, doc, request=None):
         rules = self.meeting_rules()
-        fields, events = meetings.close(doc, rules)
+        fields, events = meetings.close(doc, rules, self.now())
         closed = dict(doc, **fields)
         others = list(self.db["meetings"].find(
             {"term": doc["term"], "state": "closed", "_id": {"$ne": doc["_id"]}},
@@ -191,6 +191,15 @@ class MeetingsApi:
                 events.append(("member.absence_flagged", flag))
         return self.apply_meeting(request, doc, fields, events,
                                   actor=None if request else "system:scan")
+
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/reopen", roles=("admin",))
+    def reopen_meeting(self, request, meeting_id):
+        """Open a closed meeting again to correct its attendance (with a
+        ``reason``); close it again to record the corrected attendance."""
+        doc = self.meeting(meeting_id)
+        fields, events = meetings.reopen(doc, json_body(request).get("reason"),
+                                         request.principal.sub, self.now())
+        return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
 
     @api("GET", "/api/v1/meetings/absences", roles=STAFF)
     def absences(self, request):

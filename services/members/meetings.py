@@ -2,6 +2,7 @@
 the attendance derived at the end. Pure: callers pass ``now`` and the rules.
 """
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -67,6 +68,13 @@ def invitees(spec, members):
     return sorted(chosen)
 
 
+def invitees_term(invited, members, default=None):
+    """The term (届次) most of the invited members sit in: a meeting without a
+    ``term`` belongs to its people's term, not to the newest one configured."""
+    terms = Counter(m.get("term") for m in members if m["_id"] in set(invited) and m.get("term"))
+    return terms.most_common(1)[0][0] if terms else default
+
+
 def new_meeting(data, *, meeting_id, members, rules, term):
     errors = {}
     start = data["starts_at"]
@@ -86,7 +94,8 @@ def new_meeting(data, *, meeting_id, members, rules, term):
     notice_on = start.date() - timedelta(days=rules.notice_for(data["kind"]))
     doc = {"_id": meeting_id, "kind": data["kind"], "title": data["title"],
            "place": data["place"], "starts_at": start.isoformat(timespec="minutes"),
-           "ends_on": data["ends_on"].isoformat(), "term": data.get("term") or term,
+           "ends_on": data["ends_on"].isoformat(),
+           "term": data.get("term") or invitees_term(invited, members, term),
            "year": start.year, "invite": data["invite"], "invited": invited,
            "attendees": {m: {"signed_up": 0, "leave": None, "checkins": []} for m in invited},
            "state": "scheduled", "notice_on": notice_on.isoformat(), "notice_sent": 0,
@@ -107,7 +116,7 @@ def _started(m, now):
 
 
 def _open(m):
-    if m["state"] != "scheduled":
+    if m["state"] not in ("scheduled", "reopened"):
         raise Conflict("会议活动已结束", current_state=m["state"])
 
 
@@ -176,6 +185,8 @@ def check_in(m, member_id, day, now, code=None, by_staff=False):
             raise Invalid({"code": ["签到码无效"]})
         if now > datetime.fromisoformat(issued["expires_at"]):
             raise Invalid({"code": ["签到码已过期，请向会务人员索取新的签到码"]})
+        if issued["day"] != now.date().isoformat():
+            raise Invalid({"code": [f"该签到码只在 {issued['day']} 当天有效"]})
         day = issued["day"]
     if day not in days_of(m):
         raise Invalid({"day": ["不是会议活动的日期"]})
@@ -186,11 +197,14 @@ def check_in(m, member_id, day, now, code=None, by_staff=False):
                                         {"member_id": member_id, "day": day})]
 
 
-def close(m, rules):
+def close(m, rules, now=None):
     """Attendance at the end: attended when checked in on at least
     ``attendance_ratio`` of the days; else on leave if leave was approved;
-    else absent."""
+    else absent. Not before the meeting has started."""
     _open(m)
+    if now is not None and not _started(m, now):
+        raise Conflict("会议活动尚未开始，不能结束并记录出勤", current_state=m["state"],
+                       starts_at=m["starts_at"])
     days = len(days_of(m))
     result = {"attended": [], "leave": [], "absent": []}
     for member_id, entry in sorted(m["attendees"].items()):
@@ -225,3 +239,19 @@ def absences(meetings, rules):
     return [{"term": term, "member_id": member_id, "absences": len(ids), "meetings": ids}
             for (term, member_id), ids in sorted(counts.items())
             if len(ids) >= int(rules.absence_flag["count"])]
+
+
+def reopen(m, reason, actor, now):
+    """A closed meeting opened again to correct its attendance (staff check in
+    who was there, then close it again: the new attendance replaces the old
+    one in every 履职档案). Each reopening is kept with who, when and why."""
+    if m["state"] != "closed":
+        raise Conflict("只有已结束的会议活动可以重新开启", current_state=m["state"])
+    if not (reason or "").strip():
+        raise Invalid({"reason": ["重新开启须写明原因"]})
+    entry = {"at": now.isoformat(timespec="seconds"), "by": actor, "reason": reason.strip(),
+             "attendance_before": m.get("attendance")}
+    # "reopened", not "scheduled": the hourly scan does not close it again
+    # while the staff are still correcting it
+    fields = {"state": "reopened", "reopened": list(m.get("reopened") or []) + [entry]}
+    return fields, [("meeting.reopened", {"reason": entry["reason"]})]

@@ -2,7 +2,7 @@
 Mongo wire server."""
 import random
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pymongo
@@ -67,6 +67,20 @@ def test_notice_signup_leave_checkin_and_attendance(members, config):
     assert list(seen["attendees"]) == [a] and "codes" not in seen
     outsider = Client(config, "member:m-other")
     assert outsider.get(f"/api/v1/meetings/{mid}").status_code == 404
+    # not closed before it starts
+    early = admin.post(f"/api/v1/meetings/{mid}/close", json={})
+    assert early.status_code == 409 and early.json()["starts_at"] == m["starts_at"]
+
+    # the day comes: the stored meeting is moved to start at today's midnight
+    start = datetime.combine(now().date(), time(0, 0))
+    db_of(config)["meetings"].update_one({"_id": mid}, {"$set": {
+        "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+        "ends_on": (start.date() + timedelta(days=2)).isoformat()}})
+    # a code works only on its own day
+    tomorrow = (start.date() + timedelta(days=1)).isoformat()
+    later = admin.post(f"/api/v1/meetings/{mid}/codes", json={"day": tomorrow}).json()["code"]
+    resp = as_[a].post(f"/api/v1/meetings/{mid}/checkin", json={"code": later})
+    assert resp.status_code == 422 and "当天有效" in resp.json()["errors"]["code"][0]
 
     day1 = start.date().isoformat()
     old = admin.post(f"/api/v1/meetings/{mid}/codes", json={"day": day1}).json()["code"]
@@ -272,3 +286,32 @@ def test_many_concurrent_events_for_one_member_lose_no_update(members, config):
     before = records_of(config, year)
     admin.post(f"/api/v1/records/rebuild?year={year}", json={})
     assert records_of(config, year) == before
+
+
+def test_a_closed_meeting_is_reopened_to_correct_attendance_with_a_trail(members, config):
+    admin, (a, b, *_), events = members
+    start = datetime.combine(now().date(), time(0, 0))
+    m = meeting(admin, start, invite={"members": [a, b]})
+    assert m["term"] == "第十届"   # its invitees' term, not the newest configured (第十一届)
+    mid = m["id"]
+    assert admin.post(f"/api/v1/meetings/{mid}/checkin", json={"member_id": a}).status_code == 200
+    closed = admin.post(f"/api/v1/meetings/{mid}/close", json={}).json()
+    assert closed["attendance"]["absent"] == [b]
+    year = start.year
+    wait_until(lambda: admin.get(f"/api/v1/records/{b}?year={year}").json()["points"] == -5,
+               what="b absent in the record")
+    # b was there but not checked in: the office reopens, corrects and closes again
+    assert admin.post(f"/api/v1/meetings/{mid}/reopen", json={}).status_code == 422
+    reopened = admin.post(f"/api/v1/meetings/{mid}/reopen", json={"reason": "补录签到"})
+    assert reopened.status_code == 200 and reopened.json()["state"] == "reopened"
+    assert admin.post(f"/api/v1/meetings/{mid}/reopen",
+                      json={"reason": "again"}).status_code == 409
+    assert admin.post(f"/api/v1/meetings/{mid}/checkin", json={"member_id": b}).status_code == 200
+    again = admin.post(f"/api/v1/meetings/{mid}/close", json={}).json()
+    assert again["attendance"] == {"attended": sorted([a, b]), "leave": [], "absent": []}
+    trail = admin.get(f"/api/v1/meetings/{mid}").json()["reopened"]
+    assert [(t["by"], t["reason"]) for t in trail] == [("tester", "补录签到")]
+    assert trail[0]["attendance_before"]["absent"] == [b]
+    wait_until(lambda: admin.get(f"/api/v1/records/{b}?year={year}").json()["points"] == 5,
+               what="b's record corrected")
+    assert "meeting.reopened" in [e["type"] for e in events.wait_for(1)]
