@@ -73,7 +73,7 @@ def new_request(data, actor, *, request_id, station, org, now, rules):
     if data.get("topic") and data["topic"] not in rules.topics:
         raise Invalid({"topic": [f"取值应为：{'、'.join(rules.topics)}"]})
     doc = {"_id": request_id, "org": org, "station_id": station["_id"],
-           "township": station["township"], "place_code": data.get("place_code")
+           "station_name": station.get("name"), "township": station["township"], "place_code": data.get("place_code")
            or station["place_code"], "category": data["category"], "topic": data.get("topic"),
            "title": data["title"], "description": data["description"],
            "contact": data.get("contact"), "filed_by": actor.sub,
@@ -105,7 +105,9 @@ def act(r, action, data, actor, *, now, rules, member_active=None):
             raise Invalid({"member_id": ["不是在任委员"]})
         fields.update(member_id=member, dispatched_at=_iso(now),
                       due=dict(r["due"], accept=_iso(now + timedelta(hours=rules.accept_hours))))
-        extra["member_id"] = member
+        # the notice names where and until when: 某某议事室, 接单期限
+        extra.update(member_id=member, station_name=r.get("station_name"),
+                     accept_due=fields["due"]["accept"])
     elif action == "decline":
         fields.update(member_id=None, declined_by=r["declined_by"] + [r["member_id"]],
                       dispatched_at=None,

@@ -121,3 +121,14 @@ def test_each_deadline_is_named_in_the_platforms_reminder():
     late = rule.render(event(deadline="first_contact", due="2026-09-10", number=None, title="T",
                              working_days_left=-2, after_due=True))[1]
     assert late == "提案《T》的首次联系提案人期限为2026年9月10日，已经逾期，请尽快与提案人联系。"
+
+
+def test_the_dispatch_notice_names_the_station_and_the_accept_deadline():
+    platform = load_config(ROOT / "deploy" / "config" / "platform.yaml")
+    rule = next(rules.Rule.of(r) for r in platform["NOTIFY"]["rules"]
+                if r["id"] == "request-dispatched")
+    hit = {"event_id": "e2", "type": "request.dispatched", "payload": {
+        "title": "村口路灯不亮", "station_name": "王家庄村委员联络站",
+        "accept_due": "2026-11-28T10:30:00"}}
+    assert rule.render(hit)[1] == ("王家庄村委员联络站向您派发群众诉求“村口路灯不亮”，"
+                                   "请于2026年11月28日 10:30前接单办理。")
