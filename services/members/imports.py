@@ -35,6 +35,10 @@ def plan(data, filename, *, org, settings, lookup):
             valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
         errors = domain.member_errors(errors, loaded if loaded is not None else valid,
                                       settings["codes"])
+        errors.update(roster.cell_errors(raw))
+        for name in errors:   # the sheet's labels, not the API's codes
+            if roster.label_message(name) and name not in ("id_number",):
+                errors[name] = [roster.label_message(name)]
         if errors:
             report["errors"].extend(
                 {"row": row_number, "field": name,

@@ -24,13 +24,30 @@ COLUMNS = [  # (header, field, required)
 ]
 HEADER_TO_FIELD = {h: f for h, f, _ in COLUMNS}
 FIELD_TO_HEADER = {f: h for h, f, _ in COLUMNS}
+# What offices write in their sheets: the short labels, the full names and
+# the common synonyms
 _LABELS = {
-    "gender": {v: k for k, v in domain.GENDERS.items()},
-    "party": {v: k for k, v in domain.PARTIES.items()} | {"中国共产党": "cpc", "群众": "none"},
-    "role": {v: k for k, v in domain.ROLES.items()},
-    "appointment": {v: k for k, v in domain.APPOINTMENTS.items()},
+    "gender": {v: k for k, v in domain.GENDERS.items()} | {"男性": "male", "女性": "female"},
+    "party": {v: k for k, v in domain.PARTIES.items()} | {
+        "中国共产党": "cpc", "中共党员": "cpc", "中国国民党革命委员会": "rcckmt",
+        "中国民主同盟": "cdl", "中国民主建国会": "cndca", "中国民主促进会": "capd",
+        "中国农工民主党": "pwdp", "农工民主党": "pwdp", "中国致公党": "zgd",
+        "九三学社": "jsfs", "台湾民主自治同盟": "tdsgl", "无党派人士": "none", "群众": "none"},
+    "role": {v: k for k, v in domain.ROLES.items()} | {
+        "政协主席": "chair", "政协副主席": "vice_chair", "常务委员": "standing",
+        "政协委员": "member"},
+    "appointment": {v: k for k, v in domain.APPOINTMENTS.items()} | {"换届选举": "election",
+                                                                     "增补委员": "by_election"},
 }
 _SPLIT = re.compile(r"[、,，;；/]+")
+_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
+DATE_FIELDS = ("birth_date", "appointed_on")
+IGNORED_HEADERS = ("序号", "编号", "No.", "NO.")
+
+
+class NumberCell(str):
+    """A value that the spreadsheet kept as a number (what Excel does to an
+    ID number typed into a General cell, losing its last digits)."""
 
 XLSX_MAGIC = b"PK\x03\x04"
 
@@ -72,16 +89,16 @@ def read_table(data, filename=""):
 
 
 def _cell(value):
-    if hasattr(value, "date") and hasattr(value, "year"):
+    if hasattr(value, "date") and hasattr(value, "year"):   # a real date cell
         return value.date().isoformat() if hasattr(value, "hour") else value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return NumberCell(str(int(value)) if float(value).is_integer() else str(value))
     return str(value)
 
 
 def records(header, rows):
     """(spreadsheet row number, raw field dict) for each data row."""
-    unknown = [h for h in header if h and h not in HEADER_TO_FIELD]
+    unknown = [h for h in header if h and h not in HEADER_TO_FIELD and h not in IGNORED_HEADERS]
     missing = [h for h, _, req in COLUMNS if req and h not in header]
     if missing or unknown:
         parts = []
@@ -94,24 +111,53 @@ def records(header, rows):
     for offset, row in enumerate(rows):
         raw = {}
         for header_name, value in zip(header, row):
-            if header_name:
-                raw[HEADER_TO_FIELD[header_name]] = str(value).strip()
+            if header_name in HEADER_TO_FIELD:   # 序号 and blank headers are skipped
+                raw[HEADER_TO_FIELD[header_name]] = value if isinstance(value, NumberCell) \
+                    else str(value).strip()
         out.append((offset + 2, raw))
     return out
 
 
 def to_input(raw):
-    """Labels (男, 中共, 常委 ...) → codes; blanks of optional fields dropped."""
+    """Labels (男, 中共, 常委, full names and synonyms) → codes; dates as Excel
+    writes them (2021/12/28, 2021.12.28, 2021年12月28日) → ISO; 提案委员会 →
+    提案委; blanks of optional fields dropped."""
     data = {}
     for field_name, value in raw.items():
+        value = str(value).strip()
         if value == "":
             continue
         if field_name in _LABELS:
             value = _LABELS[field_name].get(value, value)
         if field_name == "committees":
-            value = [c for c in _SPLIT.split(value) if c]
+            value = [committee_name(c) for c in _SPLIT.split(value) if c.strip()]
+        if field_name in DATE_FIELDS:
+            match = _DATE.match(value)
+            if match:
+                value = "{}-{:02d}-{:02d}".format(*(int(g) for g in match.groups()))
         data[field_name] = value
     return data
+
+
+def committee_name(text):
+    """提案委员会 → 提案委: the short names the platform configures."""
+    text = text.strip()
+    return text[:-3] + "委" if text.endswith("委员会") else text
+
+
+def cell_errors(raw):
+    """Problems only the sheet shows: an ID number kept as a number."""
+    if isinstance(raw.get("id_number"), NumberCell):
+        return {"id_number": ["身份证号在表格中是数字格式，Excel 已改写其末几位：请把该列设为"
+                              "“文本”格式后重新录入"]}
+    return {}
+
+
+def label_message(field_name):
+    """The choices of a coded column in the sheet's own words."""
+    table = {"gender": domain.GENDERS, "party": domain.PARTIES, "role": domain.ROLES,
+             "appointment": domain.APPOINTMENTS}.get(field_name)
+    return f"取值应为：{'、'.join(table.values())}" if table else None
 
 
 def to_row(member, full):

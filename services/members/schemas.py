@@ -20,21 +20,26 @@ def _id_number(value):
         raise ValidationError(problem)
 
 
+def _coded(table):
+    """``OneOf`` a code table, its message naming both: 中共（cpc）、民革（rcckmt）…"""
+    return OneOf(list(table), [f"{label}（{code}）" for code, label in table.items()])
+
+
 class MemberIn(BaseSchema):
     name = Str(required=True, validate=Length(1, 30))
-    gender = Str(required=True, validate=OneOf(list(domain.GENDERS), list(domain.GENDERS)))
+    gender = Str(required=True, validate=_coded(domain.GENDERS))
     ethnicity = Str(required=True, validate=Length(1, 20))
     birth_date = Date(load_default=None)
-    party = Str(required=True, validate=OneOf(list(domain.PARTIES)))
+    party = Str(required=True, validate=_coded(domain.PARTIES))
     sector = Str(required=True)
     committees = StrList(required=True)
-    role = Str(required=True, validate=OneOf(list(domain.ROLES)))
+    role = Str(required=True, validate=_coded(domain.ROLES))
     term = Str(required=True)
     employer = Str(load_default="", validate=Length(max=100))
     post = Str(load_default="", validate=Length(max=60))
     phone = Str(required=True, validate=_phone)
     id_number = Str(required=True, validate=_id_number)
-    appointment = Str(load_default="election", validate=OneOf(list(domain.APPOINTMENTS)))
+    appointment = Str(load_default="election", validate=_coded(domain.APPOINTMENTS))
     appointed_on = Date(load_default=None)
     email = Str(load_default=None, allow_none=True, validate=validate.Email(
         error="电子邮箱格式不正确"))

@@ -104,3 +104,49 @@ def test_unreadable_files_are_refused_whole(admin, config):
     assert members_collection(config).count_documents({}) == 0
     assert Client(config, "reviewer").post("/api/v1/members/import",
                                            data=b"x").status_code == 403
+
+
+def test_a_roster_as_offices_keep_it_in_excel(admin, config):
+    """A 序号 column, real date cells and 2021/12/28 text, full party names
+    and synonyms, 提案委员会 for 提案委, and an ID number Excel turned into a
+    number (reported in words the office understands)."""
+    import datetime
+    from openpyxl import Workbook
+    rows = demo.members(4, seed=77)
+    numeric = next(i for i, m in enumerate(rows) if m["id_number"].isdigit())
+    headers = ["序号", "姓名", "性别", "民族", "党派", "界别", "专委会", "政协职务", "届次",
+               "手机", "身份证号", "任职日期"]
+    book = Workbook()
+    sheet = book.active
+    sheet.append(headers)
+    full = {"cdl": "中国民主同盟", "cpc": "中国共产党", "none": "无党派人士"}
+    for i, m in enumerate(rows):
+        sheet.append([i + 1, m["name"], "男性" if m["gender"] == "male" else "女性",
+                      m["ethnicity"], full.get(m["party"], "中国民主同盟"), m["sector"],
+                      "提案委员会、经济委员会", "委员", m["term"], m["phone"],
+                      int(m["id_number"]) if i == numeric else m["id_number"],
+                      datetime.datetime(2021, 12, 28) if i == 0 else "2021/12/28"])
+    buf = io.BytesIO()
+    book.save(buf)
+    report = upload(admin, buf.getvalue(),
+                    ctype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["created"] == 3, body
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(numeric + 2, "身份证号")]
+    assert "文本" in body["errors"][0]["message"]
+    created = admin.get("/api/v1/members?limit=10").json()["items"]
+    one = admin.get(f"/api/v1/members/{created[0]['id']}").json()
+    assert one["committees"] == ["提案委", "经济委"] and one["appointed_on"] == "2021-12-28"
+    assert one["party"] in ("cdl", "cpc", "none") and one["gender"] in ("male", "female")
+
+
+def test_roster_messages_name_the_sheets_labels(admin):
+    rows = demo.members(1, seed=78)
+    text = demo.roster_csv(rows).decode("utf-8").splitlines()
+    cols = text[0].split(",")
+    line = text[1].split(",")
+    line[cols.index("党派")] = "某党"
+    body = upload(admin, "\n".join([text[0], ",".join(line)]).encode()).json()
+    message = next(e["message"] for e in body["errors"] if e["column"] == "党派")
+    assert message.startswith("取值应为：中共、民革") and "cpc" not in message
