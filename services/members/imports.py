@@ -28,6 +28,7 @@ def plan(data, filename, *, org, settings, lookup):
     seen = {}
     for row_number, raw in numbered:
         data_in = roster.to_input(raw)
+        status = data_in.pop("status", "active")   # 状态: an export's ended members too
         try:
             loaded, errors, valid = member_in.load(data_in), {}, None
         except ValidationError as exc:
@@ -36,8 +37,10 @@ def plan(data, filename, *, org, settings, lookup):
         errors = domain.member_errors(errors, loaded if loaded is not None else valid,
                                       settings["codes"])
         errors.update(roster.cell_errors(raw))
+        if status not in domain.STATUSES:
+            errors["status"] = ["invalid"]
         for name in errors:   # the sheet's labels, not the API's codes
-            if roster.label_message(name) and name not in ("id_number",):
+            if roster.label_message(name) and (name in data_in or name == "status"):
                 errors[name] = [roster.label_message(name)]
         if errors:
             report["errors"].extend(
@@ -52,11 +55,19 @@ def plan(data, filename, *, org, settings, lookup):
                                      "message": f"与第 {seen[doc['_id']]} 行是同一人同一届次"})
             continue
         seen[doc["_id"]] = row_number
-        candidates.append((row_number, loaded, doc, payload))
-    existing = lookup([doc["_id"] for _, _, doc, _ in candidates]) if candidates else {}
+        candidates.append((row_number, loaded, doc, payload, status))
+    existing = lookup([doc["_id"] for _, _, doc, _, _ in candidates]) if candidates else {}
     creates, updates = [], []
-    for row_number, loaded, doc, payload in candidates:
+    for row_number, loaded, doc, payload, status in candidates:
         current = existing.get(doc["_id"])
+        problem = ended_row_problem(current, loaded, status)
+        if problem == "unchanged":
+            report["unchanged"] += 1
+            continue
+        if problem:
+            report["errors"].append({"row": row_number, "field": "status", "column": "状态",
+                                     "message": problem})
+            continue
         if current is None:
             creates.append((doc, payload))
             continue
@@ -74,3 +85,22 @@ def plan(data, filename, *, org, settings, lookup):
     report["created"] = len(creates)
     report["updated"] = len(updates)
     return report, creates, updates
+
+
+def ended_row_problem(current, loaded, status):
+    """A row of a member who has left (or a row saying so): ``"unchanged"``
+    when it matches what is stored, else the reason it cannot be applied, or
+    ``None`` for an ordinary row of an active member."""
+    stored = current.get("status", "active") if current else None
+    if status == "active" and stored in (None, "active"):
+        return None
+    label = domain.STATUSES.get(status, status)
+    if current is None:
+        return f"表中状态为“{label}”的委员在本平台没有记录，不能导入为新委员"
+    if stored != status:
+        if stored == "active":
+            return f"在任委员的离任（{label}）请在系统中办理，不能通过导入变更"
+        return f"该委员已{domain.STATUSES.get(stored, stored)}，不能通过导入恢复或改变状态"
+    if domain.changes(current, loaded):
+        return f"已{label}委员的记录不能修改"
+    return "unchanged"

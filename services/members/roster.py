@@ -20,7 +20,7 @@ COLUMNS = [  # (header, field, required)
     ("工作单位", "employer", False), ("职务", "post", False), ("手机", "phone", True),
     ("身份证号", "id_number", True), ("任职方式", "appointment", False),
     ("任职日期", "appointed_on", False), ("电子邮箱", "email", False),
-    ("微信OpenID", "wechat_openid", False),
+    ("微信OpenID", "wechat_openid", False), ("状态", "status", False),
 ]
 HEADER_TO_FIELD = {h: f for h, f, _ in COLUMNS}
 FIELD_TO_HEADER = {f: h for h, f, _ in COLUMNS}
@@ -38,6 +38,7 @@ _LABELS = {
         "政协委员": "member"},
     "appointment": {v: k for k, v in domain.APPOINTMENTS.items()} | {"换届选举": "election",
                                                                      "增补委员": "by_election"},
+    "status": {v: k for k, v in domain.STATUSES.items()},
 }
 _SPLIT = re.compile(r"[、,，;；/]+")
 _DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
@@ -156,7 +157,7 @@ def cell_errors(raw):
 def label_message(field_name):
     """The choices of a coded column in the sheet's own words."""
     table = {"gender": domain.GENDERS, "party": domain.PARTIES, "role": domain.ROLES,
-             "appointment": domain.APPOINTMENTS}.get(field_name)
+             "appointment": domain.APPOINTMENTS, "status": domain.STATUSES}.get(field_name)
     return f"取值应为：{'、'.join(table.values())}" if table else None
 
 
@@ -175,6 +176,8 @@ def to_row(member, full):
             value = domain.ROLES.get(value, value)
         elif field_name == "appointment":
             value = domain.APPOINTMENTS.get(value, value)
+        elif field_name == "status":
+            value = domain.STATUSES.get(value, value)
         row.append("" if value is None else str(value))
     return row
 

@@ -73,6 +73,10 @@ def test_gbk_csv_with_bad_rows_reports_each_row_and_field(admin, config, probe):
 
 def test_xlsx_export_and_reimport_round_trip(admin, config):
     upload(admin, demo.roster_csv(demo.members(25)))
+    gone = admin.get("/api/v1/members?limit=1").json()["items"][0]["id"]
+    ended = admin.post(f"/api/v1/members/{gone}/end", json={
+        "status": "resigned", "reason": "工作调动", "ended_on": "2026-03-01"})
+    assert ended.status_code == 200, ended.text
     resp = admin.get("/api/v1/members/export.xlsx")
     assert resp.status_code == 200
     assert resp.headers["Content-Type"].startswith(
@@ -85,7 +89,23 @@ def test_xlsx_export_and_reimport_round_trip(admin, config):
                     ).json()
     assert report["encoding"] == "xlsx"
     assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, 25)
-    assert report["errors"] == []
+    assert report["errors"] == []       # the member who resigned too (状态 辞去)
+    status = [h for h, _, _ in roster.COLUMNS].index("状态")
+    assert sorted(r[status] for r in rows[1:]).count("辞去") == 1
+    # an ended member's row edited, or an active one marked as ended, is refused
+    book = load_workbook(io.BytesIO(resp.content))
+    sheet = book.active
+    for row in sheet.iter_rows(min_row=2):
+        if row[status].value == "辞去":
+            row[roster.COLUMNS.index(("职务", "post", False))].value = "新职务"
+            break
+    buf = io.BytesIO()
+    book.save(buf)
+    edited = upload(admin, buf.getvalue(),
+                    ctype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                    ).json()
+    assert [(e["column"], e["message"]) for e in edited["errors"]] == [
+        ("状态", "已辞去委员的记录不能修改")]
 
     # a reviewer's export masks personal fields
     masked = Client(config, "reviewer").get("/api/v1/members/export.xlsx")
