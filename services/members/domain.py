@@ -201,6 +201,14 @@ ROSTER_FIELDS = ("name", "gender", "ethnicity", "party", "sector", "committees",
                  "term", "employer", "post", "status", "org", "person_id")
 
 
+def linked_view(copy):
+    """A county's membership as its city holds it (the roster copy)."""
+    out = {k: copy.get(k) for k in ROSTER_FIELDS}
+    out["id"] = copy["_id"]
+    out["status_label"] = STATUSES.get(copy.get("status"), copy.get("status"))
+    return out
+
+
 def roster_entry(member):
     """A membership as the parent platform keeps it: public fields only."""
     out = {k: member.get(k) for k in ROSTER_FIELDS}

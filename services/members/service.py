@@ -123,9 +123,18 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
 
     @api("GET", "/api/v1/persons/<string:person_id>/memberships", roles=READ_ROLES)
     def memberships(self, request, person_id):
+        """One person's memberships at every level this platform knows: its
+        own committee's, and at a city those its counties have rolled up
+        (public fields only). Each names its org, org name and level."""
         full = self._full_view(request)
-        return {"person_id": person_id,
-                "items": [domain.view(d, full=full) for d in self.store.by_person(person_id)]}
+        me = self.identity
+        own = [dict(domain.view(d, full=full), org=me.org_code, org_name=me.org_name,
+                    level=me.org_level) for d in self.store.by_person(person_id)]
+        below = [dict(domain.linked_view(d), org_name=me.child_names.get(d.get("org"),
+                                                                         d.get("org")),
+                      level="county")
+                 for d in self.db[LINKED_MEMBERS].find({"person_id": person_id}).sort("_id", 1)]
+        return {"person_id": person_id, "items": own + below}
 
     @api("POST", "/api/v1/members/import", roles=("admin",))
     def import_roster(self, request):

@@ -8,6 +8,7 @@ from services.common.problems import NotFound
 # No index on array fields (committees, stations): the embedded wire server's
 # index on an array path makes equality matches on elements find nothing.
 INDEXES = {
+    "linked_members": [([("person_id", 1)], {})],   # a city's copies of county rosters
     "members": [
         ([("person_id", 1)], {}),
         ([("sector", 1)], {}),

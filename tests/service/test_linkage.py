@@ -468,6 +468,12 @@ def test_the_city_sees_each_countys_roster_and_figures_kept_current_and_one_pers
     assert body["people"] == {"memberships": 4, "persons": 3, "on_several_committees": 1}
     other = next(p for p in body["platforms"] if p["org"] == "140426")
     assert other["active"] == 0 and other["received"] == 0   # linked, nothing yet
+    # the person's memberships at every level the city knows, each naming its org
+    person = net.get("city", "members", f"/api/v1/members?name=李红")["items"][0]["person_id"]
+    held = net.get("city", "members", f"/api/v1/persons/{person}/memberships")["items"]
+    assert sorted((m["org"], m["org_name"], m["level"]) for m in held) == [
+        ("140400", "长治市", "city"), (COUNTY, "长子县", "county")]
+    assert all("id_number" not in m and "phone" not in m for m in held if m["level"] == "county")
 
     resp = net.client("county", "members", "admin").post(
         f"/api/v1/members/{b}/end", json={"status": "resigned", "reason": "工作调动",
