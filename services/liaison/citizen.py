@@ -5,7 +5,7 @@ The citizen's contact is kept in the document for the station's staff only;
 ``payload`` (what events carry) never includes it.
 """
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from services.common.flow import Flow, Step
 from services.common.problems import Forbidden, Invalid
@@ -51,6 +51,7 @@ class RequestRules:
     dispatch_hours: int = 24     # filed → dispatched
     accept_hours: int = 48       # dispatched → accepted
     close_days: int = 15         # accepted → closed
+    office_after_hours: int = 24  # a station's overdue request goes on to the office
     topics: dict = field(default_factory=dict)   # topic → sectors matched first
 
     @classmethod
@@ -60,6 +61,7 @@ class RequestRules:
         return cls(dispatch_hours=int(d.get("dispatch_hours", 24)),
                    accept_hours=int(d.get("accept_hours", 48)),
                    close_days=int(d.get("close_days", 15)),
+                   office_after_hours=int(d.get("office_after_hours", 24)),
                    topics=dict(conf.get("topics") or {}))
 
 
@@ -163,17 +165,24 @@ STAGE_OF = {"filed": "dispatch", "dispatched": "accept", "accepted": "close"}
 ESCALATE_TO = {"dispatch": "station", "accept": "station", "close": "office"}
 
 
-def scan(r, now):
-    """Untouched past its due time: one ``request.overdue`` per stage and round."""
+def scan(r, now, office_after=timedelta(hours=24)):
+    """Untouched past its due time: one ``request.overdue`` per stage and
+    round, to the station (dispatch, accept) or the office (close); a request
+    the station has let lie ``office_after`` longer goes on to the office."""
     stage = STAGE_OF.get(r["state"])
     due = (r.get("due") or {}).get(stage) if stage else None
     if not due or _iso(now) <= due:
         return {}, []
-    key = f"{stage}:{due}"
-    if key in r["overdue"]:
-        return {}, []
-    return {"overdue": r["overdue"] + [key]}, [("request.overdue", payload(
-        r, stage=stage, due=due, escalate_to=ESCALATE_TO[stage]))]
+    overdue, events = list(r["overdue"]), []
+    steps = [(f"{stage}:{due}", ESCALATE_TO[stage], True)]
+    if ESCALATE_TO[stage] == "station":
+        steps.append((f"{stage}:{due}:office", "office",
+                      _iso(now) > _iso(datetime.fromisoformat(due) + office_after)))
+    for key, to, reached in steps:
+        if reached and key not in overdue:
+            overdue.append(key)
+            events.append(("request.overdue", payload(r, stage=stage, due=due, escalate_to=to)))
+    return ({"overdue": overdue}, events) if events else ({}, [])
 
 
 def suggest_members(request, stations, members, load, rules, top=5):
@@ -218,7 +227,7 @@ def payload(r, **extra):
     """A request in events: never the citizen's contact or description."""
     body = {"request_id": r["_id"], "station_id": r["station_id"], "state": r["state"],
             "category": r["category"], "topic": r.get("topic"), "title": r["title"],
-            "member_id": r.get("member_id"), "year": r["year"]}
+            "member_id": r.get("member_id"), "year": r["year"], "channel": r.get("channel")}
     body.update(extra)
     return body
 

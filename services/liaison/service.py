@@ -2,6 +2,7 @@
 HTTP (port 8003). Thin: the rules are in stations.py, citizen.py, consult.py
 and opinions.py."""
 import uuid
+from datetime import timedelta
 
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
@@ -360,9 +361,10 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
     def scan_requests(self, now):
         report = {"now": now.isoformat(timespec="seconds"), "scanned": 0, "overdue": 0,
                   "conflicts": 0}
+        after = timedelta(hours=self.request_rules().office_after_hours)
         for r in list(self.store.all("requests", {"state": {"$in": list(citizen.OPEN)}})):
             report["scanned"] += 1
-            fields, events = citizen.scan(r, now)
+            fields, events = citizen.scan(r, now, office_after=after)
             if not events:
                 continue
             try:

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-KINDS = ("member", "unit", "station", "leader")
+KINDS = ("member", "unit", "station", "leader", "office")
+# ``{office: committee}`` names an office inbox itself (the committee office,
+# read by admins), not a payload field: offices have no per-event id
+OFFICE = "office"
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
@@ -87,6 +90,9 @@ class Rule:
         out = []
         for spec in self.to:
             kind, source = next(iter(spec.items()))
+            if kind == OFFICE:
+                out.append(f"{OFFICE}:{source}")
+                continue
             value = payload.get(source)
             for rid in (value if isinstance(value, list) else [value]):
                 if rid:

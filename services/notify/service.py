@@ -45,6 +45,7 @@ QUEUE_AGE = Gauge("zhzx_notify_queue_age_seconds",
 NOTIFICATIONS = Counter("zhzx_notify_notifications_total", "In-app notifications created",
                         ["kind"])
 SCOPED = ("member", "unit", "station", "leader")
+OFFICE_INBOX = "office:committee"   # the committee office (政协办公室), read by admins
 UNRESOLVED = object()  # a recipient whose contacts could not be fetched this pass
 
 
@@ -126,7 +127,9 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
         deliveries = []
         for n in notes:
             n.update(created_at=now, read=0, read_at=None)
-            for channel in prefs[n["recipient"]].channels_for(n["kind"], available)[1:]:
+            # an office inbox is read in the platform; it has no address to send to
+            external = () if n["recipient"].startswith("office:") else available
+            for channel in prefs[n["recipient"]].channels_for(n["kind"], external)[1:]:
                 deliveries.append(self.new_delivery(f"{n['_id']}:{channel}", channel,
                                                     n["recipient"], now, notification=n["_id"],
                                                     urgent=n["urgent"], kind=n["kind"]))
@@ -325,6 +328,8 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
             raise Forbidden("只能查看本人的消息")
         if len(own) == 1:
             return own[0]
+        if not own and p.is_admin:   # the committee office's own inbox
+            return OFFICE_INBOX
         raise Invalid({"recipient": ["请指明收件人，如 member:<编号>"]})
 
     @staticmethod

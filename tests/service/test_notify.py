@@ -380,3 +380,25 @@ def test_imported_history_notifies_nobody(platform):
                                                            title="今天的路灯维修", year=2026))
     box = platform.wait_inbox(f"member:{c}", 1)   # one queue: the first was handled before
     assert [n["body"] for n in box["items"]] == ["联络站向您派发群众诉求“今天的路灯维修”，请及时接单办理。"]
+
+
+def test_the_office_and_the_stations_have_inboxes_for_what_they_must_act_on(platform):
+    platform.publish("liaison", "opinion.submitted", {
+        "opinion_id": "OP9", "title": "关于农村饮水安全的建议", "author_member": platform.ids[0],
+        "station_id": None, "state": "submitted", "year": 2026, "category": None})
+    platform.publish("liaison", "task.received", {
+        "task_id": "T1", "kind": "research", "title": "农村养老服务调研", "due_on": "2026-12-20",
+        "state": "received", "source_org": "140400"})
+    platform.publish("liaison", "request.declined", {
+        "request_id": "RQ5", "station_id": "s1", "state": "filed", "category": "appeal",
+        "title": "村口路灯不亮", "member_id": None, "year": 2026, "reason": "外出"})
+    office = wait_until(lambda: (lambda box: box if len(box["items"]) >= 2 else None)(
+        platform.admin.get("/api/v1/inbox").json()), what="the office inbox")
+    assert office["recipient"] == "office:committee"    # what an admin reads by default
+    assert [n["body"] for n in office["items"]] == [
+        "收到上级政协（140400）交办的任务《农村养老服务调研》，请于2026年12月20日前完成并报告。",
+        "收到社情民意《关于农村饮水安全的建议》，请及时受理编辑。"]
+    station = platform.wait_inbox("station:s1", 1)
+    assert station["items"][0]["body"] == "委员未接派发的群众诉求“村口路灯不亮”（外出），请重新派单。"
+    deliveries = platform.admin.get("/api/v1/deliveries?limit=100").json()["items"]
+    assert not [d for d in deliveries if d["recipient"].startswith("office:")]   # inbox only

@@ -206,3 +206,22 @@ def test_opinion_levels_targets_and_versions():
         oact(o, "adopt", level="province")
     o, events = oact(o, "adopt", level="national")
     assert events[0] == ("opinion.adopted", dict(opinions.payload(o), level="national"))
+
+
+def test_an_overdue_request_goes_to_the_station_then_the_office():
+    from datetime import datetime, timedelta
+    from services.liaison import citizen
+    due = "2026-11-20T10:00:00"
+    r = {"_id": "RQ1", "station_id": "s1", "station_name": "王家庄联络站", "state": "dispatched",
+         "category": "appeal", "title": "路灯", "member_id": "m1", "year": 2026,
+         "due": {"accept": due}, "overdue": [], "channel": "station"}
+    late = datetime.fromisoformat(due) + timedelta(hours=1)
+    fields, events = citizen.scan(r, late)
+    assert [e[1]["escalate_to"] for e in events] == ["station"]
+    r = dict(r, **fields)
+    assert citizen.scan(r, late + timedelta(hours=2)) == ({}, [])   # once per level
+    fields, events = citizen.scan(r, late + timedelta(hours=24))
+    assert [e[1]["escalate_to"] for e in events] == ["office"]
+    assert citizen.scan(dict(r, **fields), late + timedelta(days=3)) == ({}, [])
+    closing = dict(r, state="accepted", due={"close": due}, overdue=[])
+    assert [e[1]["escalate_to"] for e in citizen.scan(closing, late)[1]] == ["office"]
