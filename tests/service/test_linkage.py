@@ -469,7 +469,7 @@ def test_the_city_sees_each_countys_roster_and_figures_kept_current_and_one_pers
     other = next(p for p in body["platforms"] if p["org"] == "140426")
     assert other["active"] == 0 and other["received"] == 0   # linked, nothing yet
     # the person's memberships at every level the city knows, each naming its org
-    person = net.get("city", "members", f"/api/v1/members?name=李红")["items"][0]["person_id"]
+    person = net.get("city", "members", "/api/v1/members?name=李红")["items"][0]["person_id"]
     held = net.get("city", "members", f"/api/v1/persons/{person}/memberships")["items"]
     assert sorted((m["org"], m["org_name"], m["level"]) for m in held) == [
         ("140400", "长治市", "city"), (COUNTY, "长子县", "county")]
