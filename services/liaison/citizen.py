@@ -4,6 +4,7 @@ deadlines and escalation, and the ranked suggestion of members. Pure.
 The citizen's contact is kept in the document for the station's staff only;
 ``payload`` (what events carry) never includes it.
 """
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -123,7 +124,10 @@ def act(r, action, data, actor, *, now, rules, member_active=None):
         on_time = int(_iso(now) <= r["due"]["close"])
         fields.update(closed_at=_iso(now), result=data["result"],
                       resolved=int(data["resolved"]), on_time=on_time)
-        extra.update(resolved=bool(data["resolved"]), on_time=bool(on_time))
+        # how the citizen can be told (never the contact itself): the channel
+        # the station recorded, for notify
+        extra.update(resolved=bool(data["resolved"]), on_time=bool(on_time),
+                     contact_channel=contact_channel(r.get("contact")))
     elif action == "rate":
         if r.get("rating"):
             raise Invalid({"score": ["该诉求已评价"]})
@@ -239,3 +243,26 @@ def view(r, actor):
     if r.get("contact") and r["station_id"] in actor.ids("station"):
         out["contact"] = r["contact"]
     return out
+
+
+_MOBILE = re.compile(r"^\+?(?:86)?1[3-9]\d{9}$")
+
+
+def contact_channel(contact):
+    """The channel a recorded citizen contact reaches: ``sms`` for a mobile
+    number, ``email`` for an address, ``None`` otherwise (a landline: the
+    station calls)."""
+    text = re.sub(r"[\s-]", "", str(contact or ""))
+    if _MOBILE.match(text):
+        return "sms"
+    if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+        return "email"
+    return None
+
+
+def contact_addresses(contact):
+    """The recorded contact as notify's addresses (phone or e-mail)."""
+    channel = contact_channel(contact)
+    text = re.sub(r"[\s-]", "", str(contact or ""))
+    return {"phone": text[-11:] if channel == "sms" else None,
+            "email": text if channel == "email" else None}

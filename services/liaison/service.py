@@ -697,6 +697,15 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
                 "contacts": doc.get("contacts") or []} if doc else None
 
     @rpc
+    def get_request_contact(self, request_id):
+        """A citizen's recorded contact, for telling them their request was
+        closed, fetched by notify at send time and never stored by it."""
+        doc = self.store.get("requests", request_id)
+        if not doc or not doc.get("contact"):
+            return None
+        return dict(citizen.contact_addresses(doc["contact"]), request_id=request_id)
+
+    @rpc
     def station_info(self, station_id):
         doc = self.store.get("stations", station_id)
         return stations.payload(doc, members=doc["members"]) if doc else None

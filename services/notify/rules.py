@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-KINDS = ("member", "unit", "station", "leader", "office")
+KINDS = ("member", "unit", "station", "leader", "office", "citizen")
 # ``{office: committee}`` names an office inbox itself (the committee office,
 # read by admins), not a payload field: offices have no per-event id
 OFFICE = "office"

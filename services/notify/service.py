@@ -127,9 +127,16 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
         deliveries = []
         for n in notes:
             n.update(created_at=now, read=0, read_at=None)
-            # an office inbox is read in the platform; it has no address to send to
-            external = () if n["recipient"].startswith("office:") else available
-            for channel in prefs[n["recipient"]].channels_for(n["kind"], external)[1:]:
+            # an office inbox is read in the platform; it has no address to send
+            # to; a citizen is reached only on the channel the station recorded
+            if n["recipient"].startswith("office:"):
+                channels = []
+            elif n["recipient"].startswith("citizen:"):
+                recorded = (event.get("payload") or {}).get("contact_channel")
+                channels = [c for c in available if c == recorded]
+            else:
+                channels = prefs[n["recipient"]].channels_for(n["kind"], available)[1:]
+            for channel in channels:
                 deliveries.append(self.new_delivery(f"{n['_id']}:{channel}", channel,
                                                     n["recipient"], now, notification=n["_id"],
                                                     urgent=n["urgent"], kind=n["kind"]))
@@ -240,7 +247,8 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
             except Unavailable:  # retried later; other recipients go on
                 found.update({f"member:{m}": UNRESOLVED for m in members})
         owners = {"unit": (self.proposals, "get_unit_contacts", "提案服务"),
-                  "station": (self.liaison, "get_station_contacts", "联络站服务")}
+                  "station": (self.liaison, "get_station_contacts", "联络站服务"),
+                  "citizen": (self.liaison, "get_request_contact", "联络站服务")}
         for recipient in sorted({d["recipient"] for d in deliveries}):
             kind, rid = recipient.split(":", 1)
             if kind in owners:

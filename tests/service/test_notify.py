@@ -402,3 +402,33 @@ def test_the_office_and_the_stations_have_inboxes_for_what_they_must_act_on(plat
     assert station["items"][0]["body"] == "委员未接派发的群众诉求“村口路灯不亮”（外出），请重新派单。"
     deliveries = platform.admin.get("/api/v1/deliveries?limit=100").json()["items"]
     assert not [d for d in deliveries if d["recipient"].startswith("office:")]   # inbox only
+
+
+def test_a_citizen_is_told_of_the_close_on_the_channel_the_station_recorded(
+        run_service, config, providers):
+    """The contact never travels in the event: notify asks liaison for it at
+    send time and uses the channel it is (a mobile number: SMS)."""
+    from services.liaison.service import LiaisonService
+    platform = Platform(run_service, config, providers, members=2)
+    liaison_conf = with_port(config)
+    run_service(LiaisonService, liaison_conf)
+    a = platform.ids[0]
+    staff = Client(liaison_conf, "station:st2", sub="staff-st2")
+    assert Client(liaison_conf, "admin").post("/api/v1/stations", json={
+        "id": "st2", "name": "城北社区委员联络站", "kind": "liaison",
+        "place_code": "140428100201", "members": [a]}).status_code == 201
+    filed = staff.post("/api/v1/requests", json={
+        "station_id": "st2", "category": "appeal", "title": "小区路灯不亮",
+        "description": "三号楼前路灯坏了", "contact": "139 0000 1234", "channel": "phone"})
+    assert filed.status_code == 201, filed.text
+    rid = filed.json()["id"]
+    for action, client, body in (("dispatch", staff, {"member_id": a}),
+                                 ("accept", Client(liaison_conf, f"member:{a}"), {}),
+                                 ("close", staff, {"result": "已更换灯泡", "resolved": True})):
+        resp = client.post(f"/api/v1/requests/{rid}/actions/{action}", json=body)
+        assert resp.status_code == 200, (action, resp.text)
+    wait_until(lambda: platform.admin.get("/api/v1/deliveries?channel=sms").json()["count"],
+               what="the citizen's SMS queued")
+    assert platform.dispatch(f"{DAY}T10:00")["failed"] == 0
+    told = [r["json"] for r in platform.sms.received if r["json"]["to"] == ["13900001234"]]
+    assert len(told) == 1 and told[0]["text"].startswith("您反映的“小区路灯不亮”已办结，问题已解决")
