@@ -392,10 +392,10 @@ def wait_ready(urls, timeout=90, pid_files=()):
 
 PLATFORMS = {
     "county": {"ORG_CODE": "140428", "ORG_NAME": "长子县", "ORG_LEVEL": "county",
-               "PARENT_ORG": "140400", "http_base": 8000, "amqp": 5672, "mgmt": 15672,
+               "PARENT_ORG": "140400", "PARENT_ORG_NAME": "长治市", "http_base": 8000, "amqp": 5672, "mgmt": 15672,
                "prom": 15692, "dist": 25672, "mongo": 27017, "smtp": 2525},
     "city": {"ORG_CODE": "140400", "ORG_NAME": "长治市", "ORG_LEVEL": "city",
-             "PARENT_ORG": "140000", "CHILD_ORGS": "140428=长子县", "http_base": 8100, "amqp": 5673, "mgmt": 15673,
+             "PARENT_ORG": "140000", "PARENT_ORG_NAME": "山西省", "CHILD_ORGS": "140428=长子县", "http_base": 8100, "amqp": 5673, "mgmt": 15673,
              "prom": 15693, "dist": 25673, "mongo": 27018, "smtp": 2526},
 }
 PAIR = ("county", "city")   # `make up`: the county 140428 and its city 140400, linked
@@ -480,6 +480,7 @@ def platform_env(name):
         base.mkdir(parents=True, exist_ok=True)
         own.write_text(json.dumps({"JWT_SECRET": secrets.token_hex(24)}))
     env = {k: spec.get(k, "") for k in ("ORG_CODE", "ORG_NAME", "ORG_LEVEL", "PARENT_ORG",
+                                         "PARENT_ORG_NAME",
                                          "CHILD_ORGS")}
     env.update(json.loads(own.read_text()))
     env["PERSON_KEY_SECRET"] = shared["PERSON_KEY_SECRET"]

@@ -53,6 +53,7 @@ def service_config(infra, prefix, vhost=None):
     return {
         "AMQP_URI": amqp_uri, "MONGO_URI": infra.mongo_uri, "MONGO_DB_PREFIX": prefix,
         "ORG_CODE": ORG, "ORG_NAME": "长子县", "ORG_LEVEL": "county", "PARENT_ORG": "140400",
+        "PARENT_ORG_NAME": "长治市",
         "JWT_SECRET": JWT_SECRET, "PERSON_KEY_SECRET": PERSON_SECRET,
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
         "OUTBOX_POLL_SECONDS": 0.5, "EVENT_MAX_ATTEMPTS": 3, "EVENT_RETRY_BASE_MS": 50,

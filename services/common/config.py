@@ -36,6 +36,7 @@ class Identity:
     parent_org: str | None
     org_name: str = ""
     children: tuple = ()   # ((code, name), ...): the platforms linked below this one
+    parent_name: str = ""
 
     @classmethod
     def from_config(cls, config):
@@ -57,11 +58,19 @@ class Identity:
             if not re.fullmatch(r"\d{6}", child):
                 raise ValueError(f"CHILD_ORGS: {child!r} is not a 6-digit code")
             children.append((child, name.strip() or child))
-        return cls(code, level, parent, str(config.get("ORG_NAME", "")), tuple(children))
+        return cls(code, level, parent, str(config.get("ORG_NAME", "")), tuple(children),
+                   str(config.get("PARENT_ORG_NAME") or ""))
 
     @property
     def child_names(self):
         return dict(self.children)
+
+    def org_name_of(self, code):
+        """A linked platform's name as this one knows it (its code if unknown)."""
+        names = dict(self.children)
+        if self.parent_org and self.parent_name:
+            names[self.parent_org] = self.parent_name
+        return names.get(code) or code
 
     @property
     def uplink(self):

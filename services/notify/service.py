@@ -112,6 +112,10 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
     def take(self, event):
         if (event.get("payload") or {}).get("imported"):
             return   # history replayed by an import: nobody is to act on it
+        payload = event.get("payload") or {}
+        if payload.get("source_org"):   # texts name the other platform, not its code
+            event = dict(event, payload=dict(
+                payload, source_org_name=self.identity.org_name_of(payload["source_org"])))
         notes = notify_rules.notifications(event, self.rules())
         hooks = self.hooks(event["type"])
         if not notes and not hooks:
