@@ -33,7 +33,7 @@ bench: deps
 	$(VENV)/bin/python bench/notify_fanout.py
 	$(VENV)/bin/python bench/link_lag.py
 
-# Checks of the deployment files and the event catalogue (not part of `make test`:
+# Checks of the deployment files and the contracts (CI runs them after `make test`;
 # they need node/npm and more downloads).
 CHECK_VENV := .venv-check
 check: deps
@@ -44,6 +44,7 @@ check: deps
 	  $(CHECK_VENV)/bin/kubernetes-validate --strict .run-check-$$o.yaml || exit 1; done; rm -f .run-check-*.yaml
 	JWT_SECRET=check PERSON_KEY_SECRET=check $(CHECK_VENV)/bin/docker-compose -f deploy/compose.yaml config -q
 	@[ -d .cache/npm/node_modules/@asyncapi/parser ] || npm install --silent --prefix .cache/npm @asyncapi/parser@3
+	$(VENV)/bin/python -m services.catalogue --check
 	cp deploy/check_asyncapi.mjs .cache/npm/ && node .cache/npm/check_asyncapi.mjs docs/asyncapi.yaml
 
 deps: system-deps $(VENV)/.stamp $(MONGO_VENV)/.stamp

@@ -6,6 +6,9 @@ import fs from 'fs';
 const file = process.argv[2] || 'docs/asyncapi.yaml';
 const { document, diagnostics } = await new Parser().parse(fs.readFileSync(file, 'utf8'));
 const errors = diagnostics.filter((d) => d.severity === 0);
-for (const d of errors) console.log(`error ${d.code} at ${d.path.join('.')}: ${d.message}`);
+for (const d of diagnostics) {
+  const kind = ['error', 'warning', 'info', 'hint'][d.severity];
+  console.log(`${kind} ${d.code} at ${d.path.join('.')}: ${d.message}`);
+}
 console.log(`${file}: ${errors.length} errors, ${diagnostics.length - errors.length} warnings/hints`);
 process.exit(errors.length || !document ? 1 : 0);
