@@ -25,7 +25,7 @@ from kombu import Connection, Exchange, Producer, Queue  # noqa: E402
 
 import services  # noqa: E402,F401
 from bench.local_infra import local_infra  # noqa: E402
-from services.members import demo  # noqa: E402
+from deploy.demo_data import members as demo  # noqa: E402
 from services.members.service import MembersService  # noqa: E402
 from tests.support import Client, service_config, start_container  # noqa: E402
 

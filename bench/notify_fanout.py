@@ -27,7 +27,7 @@ from kombu import Connection, Exchange, Producer  # noqa: E402
 import services  # noqa: E402,F401
 from bench.local_infra import local_infra  # noqa: E402
 from services.common.envelope import make_event  # noqa: E402
-from services.members import demo  # noqa: E402
+from deploy.demo_data import members as demo  # noqa: E402
 from services.members.service import MembersService  # noqa: E402
 from services.notify.rules import notification_id  # noqa: E402
 from services.notify.service import NotifyService  # noqa: E402

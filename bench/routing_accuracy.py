@@ -1,6 +1,6 @@
 """How often the routing suggestion names the unit that really led.
 
-Generates several years of a county's proposals (services/proposals/demo.py),
+Generates several years of a county's proposals (deploy/demo_data/proposals.py),
 learns from the older 80% of assignments and asks for the newer 20%, as the
 service does (unit topics + nearest past assignments). Prints top-1 and top-3
 hit rates of the lead unit, and the time per suggestion.
@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import services  # noqa: E402,F401  (quiets eventlet's notice)
-from services.proposals import demo, routing  # noqa: E402
+from deploy.demo_data import proposals as demo  # noqa: E402
+from services.proposals import unit_suggestions as routing  # noqa: E402
 
 
 def history(years, per_year, seed):

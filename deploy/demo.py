@@ -7,9 +7,9 @@ from datetime import date, timedelta
 from deploy import local
 from services.common.auth import issue_token
 from services.common.config import load_config, platform_data
-from services.liaison import demo as liaison_demo
-from services.members import demo as members_demo
-from services.proposals import demo as proposals_demo
+from deploy.demo_data import liaison as liaison_demo
+from deploy.demo_data import members as members_demo
+from deploy.demo_data import proposals as proposals_demo
 
 
 def _request(url, token, body=None, content_type="application/json", method=None):

@@ -69,3 +69,25 @@ class HttpProvider:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+# --- event types for tests of the kernel's outbox and numbering -----------------
+def _test_events():
+    from marshmallow import fields
+
+    from services.common.events import Payload, Registry, all_types
+    from services.common.names import UP
+    if "x.a" in all_types():
+        return
+    registry = Registry("tests")
+
+    class Anything(Payload):
+        k = fields.List(fields.Raw())
+        nested = fields.Dict()
+
+    for name in ("x.a", "x.b", "x.created", "x.changed"):
+        registry.define(name, Anything, "test event", aggregate="test")
+    registry.define("x.linked", Anything, "test linked event", aggregate="test", via=UP)
+
+
+_test_events()

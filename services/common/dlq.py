@@ -8,10 +8,10 @@ import json
 
 from kombu import Connection, Queue
 
-from .messaging import (DLQ, H_ATTEMPTS, H_ERROR, H_EXCHANGE, H_FAILED_AT, H_QUEUE,
-                        H_ROUTING_KEY, H_SERVICE)
-from .outbox import DLQ_NAME, UNROUTED_QUEUE
+from .names import (DLQ_NAME, H_ATTEMPTS, H_ERROR, H_EXCHANGE, H_FAILED_AT, H_QUEUE,
+                    H_ROUTING_KEY, H_SERVICE, UNROUTED_QUEUE)
 
+DLQ = Queue(DLQ_NAME, durable=True)
 KNOWN = {DLQ_NAME: DLQ, UNROUTED_QUEUE: Queue(UNROUTED_QUEUE, durable=True)}
 
 

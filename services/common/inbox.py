@@ -12,11 +12,18 @@ failure. A claim not renewed for a whole lease (its process died) is taken
 over, so an event whose consumer was killed mid-effect is applied by the next
 delivery within about 1.5 leases. Effects on a copy of another aggregate must
 also ignore an older ``seq`` (see ``newer``).
+
+A completed claim records ``done_at`` and expires after
+``INBOX_DONE_TTL_DAYS`` (30 by default; a TTL index on MongoDB): far longer
+than any redelivery (broker requeue: seconds; a link buffering through an
+outage: hours to days; a dead letter replayed later was never completed, so it
+has no claim to lose).
 """
 import functools
 import logging
 import time
 import uuid
+from datetime import datetime, timezone
 
 import eventlet
 from pymongo.errors import DuplicateKeyError
@@ -33,6 +40,17 @@ class ClaimHeld(Exception):
 
 
 DEFAULT_LEASE_SECONDS = 15.0
+DEFAULT_DONE_TTL_DAYS = 30
+
+
+def done_ttl_seconds(config):
+    return int(float((config or {}).get("INBOX_DONE_TTL_DAYS", DEFAULT_DONE_TTL_DAYS)) * 86400)
+
+
+def inbox_indexes(config):
+    """The inbox collection's indexes: by state, and the expiry of completed claims."""
+    return [([("state", 1)], {}),
+            ([("done_at", 1)], {"expireAfterSeconds": done_ttl_seconds(config)})]
 
 
 def lease_seconds(config):
@@ -74,7 +92,8 @@ class Inbox:
             self.collection.delete_one({"_id": key, "state": "pending", "holder": token})
             raise
         renewer.kill()
-        self.collection.update_one({"_id": key}, {"$set": {"state": "done"}})
+        self.collection.update_one({"_id": key}, {"$set": {
+            "state": "done", "done_at": datetime.now(timezone.utc)}})
         return result
 
     def _renew(self, key, token):
@@ -92,22 +111,30 @@ class Inbox:
         return bool(doc and doc.get("state") == "done")
 
 
-def idempotent(method):
-    """Wrap an event handler method ``(self, event)`` of a service with a ``db``.
-
-    Put it under the entrypoint decorator::
+def idempotent(key):
+    """Apply an event handler method ``(self, event)`` of a service with a
+    ``db`` once per event, under the inbox key ``key``: an explicit name, so
+    renaming the method never re-applies history. ``{service}`` in the key is
+    the service's name (for handlers of kernel mixins). Put it under the
+    entrypoint decorator::
 
         @event_handler("members", "member.removed")
-        @idempotent
-        def on_removed(self, event): ...
+        @idempotent("liaison.on_member_removed")
+        def on_member_removed(self, event): ...
     """
-    @functools.wraps(method)
-    def wrapper(self, event):
-        consumer = f"{self.name}.{method.__name__}"
-        result = Inbox(self.db, lease_seconds=lease_seconds(getattr(self, "config", None))).run(
-            consumer, event["event_id"], lambda: method(self, event), event.get("type", "?"))
-        return None if result is DUPLICATE else result
-    return wrapper
+    if callable(key) or not isinstance(key, str) or not key:
+        raise TypeError('give the inbox key: @idempotent("<service>.<name>")')
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, event):
+            consumer = key.format(service=self.name)
+            result = Inbox(self.db, lease_seconds=lease_seconds(getattr(self, "config", None))).run(
+                consumer, event["event_id"], lambda: method(self, event), event.get("type", "?"))
+            return None if result is DUPLICATE else result
+        wrapper.inbox_key = key
+        return wrapper
+    return decorate
 
 
 def newer(event, current_seq):

@@ -17,25 +17,13 @@ explicit decision that emits a new event.
 """
 from datetime import datetime, timezone
 
-from kombu import Exchange, Queue
+from kombu import Queue
 from nameko.messaging import Consumer
 
 from .messaging import ReliableEventHandler
 from .observability import LINK_LAG
 
-UP, DOWN = "zhzx.up", "zhzx.down"
-LINK_EXCHANGES = (UP, DOWN)
-LINK = "link"   # key in an outbox entry: {"to": org, "via": exchange}; never published
-
-
-def link_exchange(name):
-    if name not in LINK_EXCHANGES:
-        raise ValueError(f"not a link exchange: {name}")
-    return Exchange(name, type="topic", durable=True)
-
-
-def routing_key(event):
-    return f"{event[LINK]['to']}.{event['type']}"
+from .names import DOWN, UP, link_exchange, link_routing_key  # noqa: F401 (UP, DOWN used by services)
 
 
 def direction(own_level, target_level):
@@ -54,8 +42,8 @@ class LinkedEventHandler(ReliableEventHandler):
         exchange = link_exchange(self.source_service)
         org = str(config["ORG_CODE"])
         self.queue = Queue(
-            f"link-{self.source_service}-{self.event_type}--{self.container.service_name}."
-            f"{self.method_name}", exchange=exchange, routing_key=f"{org}.{self.event_type}",
+            f"link-{self.source_service}-{self.event_type}--{self.consumer_name()}",
+            exchange=exchange, routing_key=link_routing_key(org, self.event_type),
             durable=True)
         Consumer.setup(self)
 

@@ -26,18 +26,10 @@ from .envelope import validation_errors
 from .inbox import ClaimHeld, lease_seconds
 from .mongo import UNAVAILABLE, unavailable_error
 from .observability import EVENTS_CONSUMED, redact
-from .outbox import DLQ_NAME
+from .names import (DLQ_NAME, H_ATTEMPTS, H_ERROR, H_EXCHANGE, H_FAILED_AT, H_HELD,  # noqa: F401
+                    H_QUEUE, H_ROUTING_KEY, H_SERVICE)
 
 log = logging.getLogger(__name__)
-
-H_ATTEMPTS = "x-zhzx-attempts"
-H_ERROR = "x-zhzx-error"
-H_QUEUE = "x-zhzx-queue"
-H_EXCHANGE = "x-zhzx-exchange"
-H_ROUTING_KEY = "x-zhzx-routing-key"
-H_FAILED_AT = "x-zhzx-failed-at"
-H_SERVICE = "x-zhzx-service"
-H_HELD = "x-zhzx-held"   # times the inbox claim was found held by another worker
 
 
 class _QuietClaims(logging.Filter):
@@ -49,7 +41,7 @@ class _QuietClaims(logging.Filter):
 
 logging.getLogger("nameko.containers").addFilter(_QuietClaims())
 
-DLQ = Queue(DLQ_NAME, durable=True)
+DLQ = Queue(DLQ_NAME, durable=True)   # the same declaration as dlq.DLQ
 
 
 def retry_queue(queue_name):
@@ -70,7 +62,24 @@ class ReliableEventHandler(EventHandler):
 
     def setup(self):
         super().setup()
+        name = self.consumer_name()
+        if name != f"{self.container.service_name}.{self.method_name}":
+            # an explicit inbox key names the queue too: a renamed method keeps
+            # its queue (and what is buffered in it)
+            q = self.queue
+            self.queue = Queue(f"evt-{self.source_service}-{self.event_type}--{name}",
+                               exchange=q.exchange, routing_key=q.routing_key,
+                               durable=q.durable, auto_delete=q.auto_delete,
+                               exclusive=q.exclusive, queue_arguments=q.queue_arguments)
         self.setup_reliability()
+
+    def consumer_name(self):
+        """The handler's durable name: its inbox key (``@idempotent``) or
+        ``<service>.<method>``."""
+        method = getattr(self.container.service_cls, self.method_name, None)
+        key = getattr(method, "inbox_key", None)
+        service = self.container.service_name
+        return key.format(service=service) if key else f"{service}.{self.method_name}"
 
     def setup_reliability(self):
         config = self.container.config

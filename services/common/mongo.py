@@ -5,6 +5,8 @@ import pymongo
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 from nameko.extensions import DependencyProvider
 
+from .inbox import inbox_indexes
+
 log = logging.getLogger(__name__)
 
 
@@ -64,7 +66,8 @@ class Mongo(DependencyProvider):
         for collection, specs in self.indexes.items():
             for keys, options in specs:
                 self.db[collection].create_index(keys, **options)
-        self.db["inbox"].create_index([("state", 1)])
+        for keys, options in inbox_indexes(self.container.config):
+            self.db["inbox"].create_index(keys, **options)
 
     def stop(self):
         self.client.close()

@@ -19,6 +19,9 @@ from nameko.standalone.events import get_event_exchange
 from pymongo.errors import DuplicateKeyError
 
 from .envelope import make_event
+from .events import check
+from .names import (LINK, OUTBOX, PENDING, UNROUTED_QUEUE,  # noqa: F401
+                    link_exchange, link_routing_key)
 from .mongo import connect, database_name
 from .observability import (DEAD_LETTER_DEPTH, EVENTS_PUBLISHED, EVENTS_UNROUTABLE,
                             LINK_BACKLOG, LINK_BLOCKED, LINKED_PUBLISHED, OUTBOX_BACKLOG)
@@ -26,10 +29,6 @@ from .problems import Conflict
 
 log = logging.getLogger(__name__)
 
-OUTBOX = "_outbox"
-PENDING = "_pending"
-UNROUTED_QUEUE = "zhzx.unrouted"
-DLQ_NAME = "zhzx.dlq"
 
 
 class Change:
@@ -38,7 +37,10 @@ class Change:
     def __init__(self, origin, actor=None, trace_id=None):
         self.origin, self.actor, self.trace_id = origin, actor, trace_id
 
-    def event(self, type, aggregate_id, seq, payload, version=1):
+    def event(self, type, aggregate_id, seq, payload, version=1, via=None):
+        """A new envelope, after the registry accepted the type and payload
+        (``EventContractError`` otherwise: nothing is stored)."""
+        check(type, payload, via)
         return make_event(type, origin=self.origin, aggregate_id=aggregate_id, seq=seq,
                           payload=payload, actor=self.actor, trace_id=self.trace_id,
                           version=version)
@@ -46,9 +48,8 @@ class Change:
     def linked(self, type, aggregate_id, seq, payload, *, to, via):
         """An event for platform ``to`` over link exchange ``via`` (zhzx.up or
         zhzx.down): stored in the outbox like the others, published there."""
-        from .linkage import LINK, link_exchange
         link_exchange(via)
-        event = self.event(type, aggregate_id, seq, payload)
+        event = self.event(type, aggregate_id, seq, payload, via=via)
         event[LINK] = {"to": str(to), "via": via}
         return event
 
@@ -262,7 +263,6 @@ class OutboxRelay(DependencyProvider):
 
     def backlog(self, linked_only=False):
         """Events waiting in the outbox (only the linked ones if asked)."""
-        from .linkage import LINK
         db = self._db
         total = 0
         for name in self.collection_names:
@@ -274,7 +274,6 @@ class OutboxRelay(DependencyProvider):
     def _publish_doc(self, doc):
         """Publish ``doc``'s pending events in ``seq`` order: ``(sent,
         complete)``, complete when none had to wait."""
-        from .linkage import LINK
         events = sorted((doc.get(OUTBOX) or {}).values(), key=lambda e: e["seq"])
         sent = []
         blocked = set()   # (exchange, target org) without a route yet
@@ -296,11 +295,10 @@ class OutboxRelay(DependencyProvider):
 
     def _publish_linked(self, event):
         """True once the broker took it; False while the link has no route."""
-        from .linkage import LINK, link_exchange, routing_key
         body = {k: v for k, v in event.items() if k != LINK}
         exchange = link_exchange(event[LINK]["via"])
         try:
-            self.publisher.publish(body, exchange=exchange, routing_key=routing_key(event),
+            self.publisher.publish(body, exchange=exchange, routing_key=link_routing_key(event[LINK]["to"], event["type"]),
                                    headers={"nameko.trace_id": event.get("trace_id")},
                                    message_id=event["event_id"],
                                    declare=[] if exchange.name in self._declared_links
@@ -313,7 +311,6 @@ class OutboxRelay(DependencyProvider):
         return True
 
     def _publish(self, event):
-        from .linkage import LINK
         if LINK in event:
             return self._publish_linked(event)
         headers = {"nameko.trace_id": event.get("trace_id")}

@@ -18,9 +18,11 @@ import threading
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from marshmallow import fields, validate
 from nameko.extensions import DependencyProvider
 
 from .config import Identity
+from .events import Payload, Registry
 from .inbox import idempotent
 from .linkage import UP, linked_handler
 from .mongo import connect, database_name, keep_latest
@@ -30,6 +32,21 @@ log = logging.getLogger(__name__)
 
 ROLLUPS = "rollups"           # this platform's own snapshots (an outbox collection)
 RECEIVED = "linked_rollups"   # the snapshots of the platforms below
+
+
+EVENTS = Registry("rollup")
+
+
+class RolledUpFigures(Payload):
+    kind = fields.String(required=True, validate=validate.OneOf(("proposals", "liaison")))
+    year = fields.Integer(required=True)
+    org_name = fields.String(required=True)
+    figures = fields.Dict(required=True, metadata={"description": (
+        "as GET /api/v1/proposals/statistics (without `table`) or GET /api/v1/liaison/statistics")})
+
+
+EVENTS.define("statistics.rolled_up", RolledUpFigures, "本年度提案或联络工作统计（有变化时）报市政协",
+              aggregate="statistics", via=UP)
 
 
 def digest(figures):
@@ -112,7 +129,7 @@ class Receiver:
     rollup_kind = None
 
     @linked_handler(UP, "statistics.rolled_up")
-    @idempotent
+    @idempotent("{service}.on_statistics_rolled_up")
     def on_statistics_rolled_up(self, event):
         p = event["payload"]
         if p.get("kind") != self.rollup_kind:

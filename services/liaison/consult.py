@@ -128,8 +128,8 @@ def _advance(c, data, actor, today, members_found):
         # each member taking part (履职档案)
         fields["held_on"] = today.isoformat()
         events.append(("station.activity_held", {
-            "activity_id": f"consultation:{c['_id']}", "station_id": c.get("station_id"),
-            "kind": "consultation", "title": c["title"], "members": members,
+            "activity_id": f"consultation:{c['_id']}", "source": "consultation",
+            "station_id": c.get("station_id"), "title": c["title"], "members": members,
             "date": today.isoformat(), "year": today.year}))
     if target == "closed":
         events.append(("consultation.closed", payload(new)))

@@ -23,7 +23,8 @@ from services.common.problems import Conflict, Forbidden, Invalid, NotFound, Una
 from services.common import rpc as rpc_clients
 from services.common.xlsx import workbook, xlsx_response
 
-from . import citizen, consult, history, opinions, stations, stats, tasks
+from . import citizen, consult, history_import, opinions, stations, stats, tasks
+from . import events  # noqa: F401  the event registry Change.event checks
 from .schemas import (CONSULTATION_ACTIONS, OPINION_ACTIONS, REQUEST_ACTIONS, TASK_ACTIONS,
                       activity_in, assignment_in, consultation_in, opinion_in, reception_in,
                       request_in, station_in, station_patch, task_in)
@@ -533,7 +534,7 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
         return out
 
     @linked_handler(linkage.UP, "opinion.forwarded")
-    @idempotent
+    @idempotent("liaison.on_opinion_forwarded")
     def on_opinion_forwarded(self, event):
         """社情民意 a county reported up: into this platform's intake."""
         p = event["payload"]
@@ -543,7 +544,7 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
         self.received_copy("opinions", doc, events, event["origin"])
 
     @linked_handler(linkage.DOWN, "opinion.feedback")
-    @idempotent
+    @idempotent("liaison.on_opinion_feedback")
     def on_opinion_feedback(self, event):
         """The parent platform reported further, adopted or instructed an item
         of ours: the same step on the original, which credits its author."""
@@ -605,14 +606,14 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
             (t, body, to, linkage.UP) for t, body, to in linked]), request.principal)
 
     @linked_handler(linkage.DOWN, "task.assigned")
-    @idempotent
+    @idempotent("liaison.on_task_assigned")
     def on_task_assigned(self, event):
         doc, events = tasks.received(event["payload"], origin=event["origin"],
                                      org=self.identity.org_code, today=self.today())
         self.received_copy("tasks", doc, events, event["origin"])
 
     @linked_handler(linkage.UP, "task.progressed")
-    @idempotent
+    @idempotent("liaison.on_task_progressed")
     def on_task_progressed(self, event):
         """A county accepted or reported on a task: onto its target (a
         Conflict with another county's report retries the delivery)."""
@@ -628,13 +629,13 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list):
             raise Invalid({"records": ["必须是记录列表"]})
-        ctx = history.Context(
+        ctx = history_import.Context(
             org=self.identity.org_code, own_level=self.identity.org_level,
             parent_org=self.identity.parent_org, orgs=self.settings.get("upper_orgs") or {},
             rules=self.request_rules(), stations=self.store.stations_by_id(),
-            members=self.active_members(sorted(history.member_ids(records))),
+            members=self.active_members(sorted(history_import.member_ids(records))),
             next_issue=lambda year: self.store.next_number(f"opinion-issue-{year}"))
-        docs, report = history.replay(records, ctx, self.store.get)
+        docs, report = history_import.replay(records, ctx, self.store.get)
         for doc in (d for k, d, _ in docs if k == "opinions" and d.get("issue")):
             self.store.raise_counter(f"opinion-issue-{doc['issue']['year']}",
                                      doc["issue"]["number"])
@@ -663,12 +664,12 @@ class LiaisonService(rpc_clients.MembersLookup, rollup.Receiver, platform.Platfo
 
     # --- events from members -------------------------------------------------------
     @event_handler("members", "member.removed")
-    @idempotent
+    @idempotent("liaison.on_member_removed")
     def on_member_removed(self, event):
         self.member_left(event)
 
     @event_handler("members", "member.term_ended")
-    @idempotent
+    @idempotent("liaison.on_member_term_ended")
     def on_member_term_ended(self, event):
         self.member_left(event)
 

@@ -135,9 +135,10 @@ def hold_activity(doc, data, *, activity_id, today):
     strangers = [m for m in members if m not in doc["members"]]
     if strangers:
         raise Invalid({"members": [f"不是本站点的委员：{'、'.join(strangers)}"]})
-    return {"activities": doc.get("activities", 0) + 1}, [("station.activity_held", payload(
-        doc, activity_id=activity_id, members=members, date=data["date"].isoformat(),
-        year=data["date"].year, title=data["title"]))]
+    return {"activities": doc.get("activities", 0) + 1}, [("station.activity_held", {
+        "activity_id": activity_id, "source": "station", "station_id": doc["_id"],
+        "title": data["title"], "members": members, "date": data["date"].isoformat(),
+        "year": data["date"].year})]
 
 
 def payload(doc, **extra):

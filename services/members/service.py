@@ -13,7 +13,8 @@ from services.common.problems import Conflict, Forbidden, Invalid, flatten_error
 from services.common import service as platform
 from services.common.xlsx import xlsx_response
 
-from . import activity, domain, imports, roster  # activity: as a module, see below
+from . import domain, entrypoints, imports, roster
+from . import events  # noqa: F401  the event registry Change.event checks
 from .schemas import end_in, member_in, member_patch
 from .store import FILTERS, INDEXES, MemberStore
 
@@ -23,7 +24,7 @@ LINKED_MEMBERS = "linked_members"   # the memberships of the counties below (at 
 
 # Mixins are referenced through their module so that `nameko run` finds only
 # this class in the module.
-class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.PlatformService):
+class MembersService(entrypoints.MeetingsApi, entrypoints.RecordsApi, platform.PlatformService):
     name = "members"
 
     db = Mongo(indexes=INDEXES)
@@ -179,7 +180,7 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
             if parent else []
 
     @linked_handler(linkage.UP, "member.synced")
-    @idempotent
+    @idempotent("members.on_member_synced")
     def on_member_synced(self, event):
         """A county's membership as it is now; an older change never wins."""
         entry = dict(event["payload"], org=event["origin"])
@@ -198,12 +199,12 @@ class MembersService(activity.MeetingsApi, activity.RecordsApi, platform.Platfor
     # --- RPC for other services (no personal data but contact on demand) ----
     # --- stations (包联) from the liaison service ------------------------------
     @event_handler("liaison", "station.member_assigned")
-    @idempotent
+    @idempotent("members.on_station_assigned")
     def on_station_assigned(self, event):
         self.link_station(event, assigned=True)
 
     @event_handler("liaison", "station.member_unassigned")
-    @idempotent
+    @idempotent("members.on_station_unassigned")
     def on_station_unassigned(self, event):
         self.link_station(event, assigned=False)
 

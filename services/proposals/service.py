@@ -18,7 +18,8 @@ from services.common.problems import Conflict, Forbidden, Invalid, NotFound, Una
 from services.common import rpc as rpc_clients
 from services.common.xlsx import workbook, xlsx_response
 
-from . import domain, history, routing, statistics
+from . import domain, history_import, statistics, unit_suggestions
+from . import events  # noqa: F401  the event registry Change.event checks
 from .schemas import ACTIONS, import_in, proposal_in, unit_in, unit_patch
 from .store import FILTERS, INDEXES, INT_FILTERS, ProposalStore
 
@@ -108,8 +109,8 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
     def similar_to(self, doc):
         pool = self.store.similarity_pool(exclude=doc["_id"])
         threshold = float(self.settings.get("similarity_threshold", 0.45))
-        hits = routing.similar(routing.proposal_text(doc),
-                               [(d["_id"], routing.proposal_text(d)) for d in pool], threshold)
+        hits = unit_suggestions.similar(unit_suggestions.proposal_text(doc),
+                               [(d["_id"], unit_suggestions.proposal_text(d)) for d in pool], threshold)
         by_id = {d["_id"]: d for d in pool}
         return [dict(h, title=by_id[h["proposal_id"]].get("title"),
                      number=by_id[h["proposal_id"]].get("number"),
@@ -205,10 +206,10 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
     def routing(self, request, proposal_id):
         doc = self.store.require(proposal_id)
         units = [dict(u, id=u["_id"]) for u in self.store.active_units().values()]
-        past = [(routing.proposal_text(d), lead, co)
+        past = [(unit_suggestions.proposal_text(d), lead, co)
                 for d, lead, co in self.store.routing_history() if d["_id"] != proposal_id]
-        ranked = routing.suggest(routing.proposal_text(doc), units, past, top=5)
-        advice = routing.routing_advice(ranked)
+        ranked = unit_suggestions.suggest(unit_suggestions.proposal_text(doc), units, past, top=5)
+        advice = unit_suggestions.routing_advice(ranked)
         advice["proposal_id"] = proposal_id
         advice["learned_from"] = len(past)
         return advice
@@ -233,7 +234,7 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
             except Invalid as exc:
                 report_errors.append({"record": i, "ref": r["ref"], "action": None,
                                       "message": exc.detail, "errors": exc.errors})
-        docs, report = history.replay(
+        docs, report = history_import.replay(
             valid, org=self.identity.org_code, rules=self.rules(), members=members,
             units=self.store.active_units(), find_ref=self.store.by_ref,
             next_number=self.store.next_number, today=self.today())
@@ -406,7 +407,7 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
 
     # --- drafts from citizen requests (liaison) ---------------------------------
     @event_handler("liaison", "request.escalated")
-    @idempotent
+    @idempotent("proposals.on_request_escalated")
     def on_request_escalated(self, event):
         """An unresolved citizen request becomes a draft proposal of the member
         who handled it, with the id the liaison service already links to."""
@@ -448,8 +449,8 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         return out
 
     @linked_handler(linkage.UP, "proposal.referred")
-    @idempotent
-    def on_proposal_forwarded(self, event):
+    @idempotent("proposals.on_proposal_forwarded")   # its inbox key and queue since 0.1
+    def on_proposal_referred(self, event):
         """A county's proposal beyond its remit: into this platform's review."""
         doc, events = domain.received(event["payload"], origin=event["origin"],
                                       org=self.identity.org_code, today=self.today())
@@ -457,7 +458,7 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
             doc, self.change(actor=f"org:{event['origin']}").batch(doc["_id"], 0, events))
 
     @linked_handler(linkage.DOWN, "proposal.feedback")
-    @idempotent
+    @idempotent("proposals.on_proposal_feedback")
     def on_proposal_feedback(self, event):
         """The city's progress on a proposal this county forwarded: shown on
         the original (a Conflict retries the delivery)."""

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from deploy.local import http_status, stop_pid
-from services.members import demo
+from deploy.demo_data import members as demo
 from tests.support import ROOT, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -146,7 +146,7 @@ class Load:
         return None
 
     def _run(self):
-        from services.members import demo
+        from deploy.demo_data import members as demo
         pair = self.pair
         while not self._stop.is_set() and self.rounds < self.max_rounds:
             started = time.monotonic()
@@ -287,7 +287,7 @@ def table(rows):
 @contextlib.contextmanager
 def started_pair(run_dir):
     """`zhzx up --pair` with a small county roster; `zhzx down` afterwards."""
-    from services.members import demo
+    from deploy.demo_data import members as demo
     pair = Pair(run_dir)
     try:
         pair.up()

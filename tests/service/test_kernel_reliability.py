@@ -6,7 +6,8 @@ from kombu import Connection, Exchange, Producer
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
-from services.common import cli, dlq
+from deploy import cli
+from services.common import dlq
 from services.common.envelope import make_event
 from services.common.inbox import idempotent
 from services.common.messaging import event_handler
@@ -26,7 +27,7 @@ class Ledger:
     config = Config()
 
     @event_handler("members", "member.appointed")
-    @idempotent
+    @idempotent("ledger.on_appointed")
     def on_appointed(self, event):
         if self.db.fault.find_one({"_id": "fault", "on": 1}):
             raise RuntimeError("ledger is broken")
@@ -171,7 +172,7 @@ class SlowLedger(Ledger):
     name = "ledger"
 
     @event_handler("members", "member.appointed")
-    @idempotent
+    @idempotent("ledger.on_appointed")
     def on_appointed(self, event):
         import eventlet
         if self.db.fault.find_one({"_id": "slow", "on": 1}):

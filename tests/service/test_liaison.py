@@ -8,7 +8,7 @@ import pymongo
 import pytest
 
 from services.liaison.service import LiaisonService
-from services.members import demo
+from deploy.demo_data import members as demo
 from services.members.service import MembersService
 from services.proposals.service import ProposalsService
 from tests.support import Client, wait_until, with_port
@@ -368,7 +368,7 @@ def test_bad_input_changes_nothing_and_emits_nothing(county, config):
 
 def test_demo_year_imports_once_and_statistics_match_the_records(county, config):
     from services.common.config import platform_data
-    from services.liaison import demo as liaison_demo
+    from deploy.demo_data import liaison as liaison_demo
     today = datetime.now().date()
     places = platform_data("places", "140428", {})
     station_list = liaison_demo.stations(places[:3], county.ids)

@@ -14,7 +14,7 @@ from deploy.local import Broker, MongoWire, free_port
 from services.common import federation
 from services.common.envelope import make_event
 from services.liaison.service import LiaisonService
-from services.members import demo
+from deploy.demo_data import members as demo
 from services.members.service import MembersService
 from services.proposals.service import ProposalsService
 from tests import support

@@ -10,7 +10,7 @@ import pytest
 from kombu import Connection, Exchange, Producer
 
 from services.common.envelope import make_event
-from services.members import demo
+from deploy.demo_data import members as demo
 from services.members.service import MembersService
 from tests import support
 from tests.support import Client, wait_until

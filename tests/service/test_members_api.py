@@ -6,7 +6,7 @@ import requests
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from services.members import demo
+from deploy.demo_data import members as demo
 from services.members.service import MembersService
 from tests.support import Client, wait_until
 

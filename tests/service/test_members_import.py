@@ -4,7 +4,8 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from services.members import demo, roster
+from deploy.demo_data import members as demo
+from services.members import roster
 from services.members.service import MembersService
 from tests.support import Client, wait_until
 from tests.service.test_members_api import members_collection

@@ -11,7 +11,7 @@ import requests
 from kombu import Connection, Exchange, Producer
 
 from services.common.envelope import make_event
-from services.members import demo
+from deploy.demo_data import members as demo
 from services.members.service import MembersService
 from services.notify import policy
 from services.notify.service import NotifyService

@@ -7,8 +7,8 @@ import pytest
 from openpyxl import load_workbook
 
 from services.common.workdays import WorkCalendar
-from services.members import demo as members_demo
-from services.proposals import demo
+from deploy.demo_data import members as members_demo
+from deploy.demo_data import proposals as demo
 from tests.service.test_proposals_flow import Platform, content
 from tests.support import Client
 

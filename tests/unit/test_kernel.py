@@ -82,3 +82,33 @@ def test_platform_config_and_identity(monkeypatch, tmp_path):
     assert isinstance(conf["EVENT_MAX_ATTEMPTS"], int)
     with pytest.raises(ValueError):
         Identity.from_config({"ORG_CODE": "1404", "ORG_LEVEL": "county"})
+
+
+def test_every_idempotent_handler_has_an_explicit_unique_inbox_key():
+    """Inbox keys are names, not method names: renaming a handler never
+    re-applies history, and its queue keeps its name too."""
+    import inspect
+    from nameko.containers import ServiceContainer
+    from nameko.events import EventHandler
+
+    from services.catalogue import SERVICES
+    from importlib import import_module
+    seen = {}
+    for module, name in SERVICES:
+        cls = getattr(import_module(module), name)
+        for method_name, method in inspect.getmembers(cls, inspect.isfunction):
+            key = getattr(method, "inbox_key", None)
+            if key:
+                full = key.format(service=cls.name)
+                assert full not in seen, (full, seen.get(full), method_name)
+                seen[full] = method_name
+    from services.proposals.service import ProposalsService
+    assert ProposalsService.on_proposal_referred.inbox_key == "proposals.on_proposal_forwarded"
+    container = ServiceContainer(ProposalsService, {
+        "AMQP_URI": "memory://", "ORG_CODE": "140400", "MONGO_URI": "mongodb://127.0.0.1:1"})
+    handler = next(e for e in container.entrypoints if isinstance(e, EventHandler)
+                   and e.method_name == "on_proposal_referred")
+    assert handler.consumer_name() == "proposals.on_proposal_forwarded"
+    with pytest.raises(TypeError):
+        from services.common.inbox import idempotent
+        idempotent(lambda self, event: None)

@@ -7,6 +7,7 @@ import pytest
 from services.common.auth import Principal
 from services.common.config import Identity
 from services.common.outbox import Change
+from tests import fakes  # noqa: F401  registers the x.* test event types
 from services.common.problems import Conflict, Invalid
 from services.liaison import tasks
 from services.members import domain as members

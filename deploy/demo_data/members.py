@@ -4,7 +4,7 @@ for a given seed; ID numbers carry valid check digits; phones are in a range
 reserved for fiction-like use (they are never dialled)."""
 import random
 
-from . import domain, roster
+from services.members import domain, roster
 
 SURNAMES = ("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
             "苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史")

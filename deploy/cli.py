@@ -20,12 +20,12 @@ import os
 import sys
 from pathlib import Path
 
-from .auth import issue_token, valid_role
+from services.common.auth import issue_token, valid_role
 
 
 def _settings(args):
     if getattr(args, "config", None):
-        from .config import load_config
+        from services.common.config import load_config
         return {k: str(v) for k, v in load_config(args.config).items()
                 if not isinstance(v, (dict, list))}
     from deploy.local import RUN
@@ -52,7 +52,7 @@ def cmd_token(args):
 
 
 def cmd_dlq(args):
-    from . import dlq
+    from services.common import dlq
     uri = _settings(args)["AMQP_URI"]
     if args.dlq_command == "list":
         items = dlq.list_dead_letters(uri, queue=args.queue, limit=args.limit)
@@ -94,7 +94,7 @@ def cmd_records(args):
 
 
 def _link_refs(args):
-    from .federation import BrokerRef
+    from services.common.federation import BrokerRef
     admin = tuple(args.admin.split(":", 1))
     if args.county_mgmt:
         def ref(mgmt, amqp):
@@ -116,7 +116,7 @@ def _link_refs(args):
 
 
 def cmd_link(args):
-    from . import federation
+    from services.common import federation
     county, city, county_org, city_org = _link_refs(args)
     try:
         if args.link_command == "status":
@@ -150,7 +150,7 @@ def cmd_up(args):
             sys.exit(f"zhzx up failed: {exc}")
         print_ready(local, name, env)
     if args.pair:
-        from . import federation
+        from services.common import federation
         args.county, args.city, args.county_mgmt, args.admin = *local.PAIR, None, "guest:guest"
         county, city, county_org, city_org = _link_refs(args)
         federation.link(county, city, county_org=county_org, city_org=city_org)

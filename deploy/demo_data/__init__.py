@@ -1,0 +1,1 @@
+"""Demo data of `make up`: generated rosters, proposals and liaison records."""

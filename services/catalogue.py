@@ -1,0 +1,245 @@
+"""The event catalogue, generated from the services' event registries.
+
+    python -m services.catalogue          # rewrite docs/asyncapi.yaml and docs/events.md
+    python -m services.catalogue --check  # exit 1 when the committed files differ
+
+AsyncAPI 3.0 with AMQP bindings: a local event's channel is its routing key on
+``<service>.events``; a linked event's channel is ``{org}.<type>`` on
+``zhzx.up`` or ``zhzx.down``, ``org`` being the receiving platform's code.
+Payload schemas are converted from the registries' marshmallow schemas by
+apispec's marshmallow plugin (the same converter as the OpenAPI documents), so
+a field added in code appears in the document without anyone writing it twice.
+"""
+import argparse
+import inspect
+import re
+import sys
+from importlib import import_module
+from pathlib import Path
+
+import yaml
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from nameko.events import EventHandler
+
+from services.common.envelope import EnvelopeSchema
+from services.common.names import UP
+
+ROOT = Path(__file__).resolve().parent.parent
+ASYNCAPI = ROOT / "docs" / "asyncapi.yaml"
+EVENTS_MD = ROOT / "docs" / "events.md"
+VERSION = "1.0.0"
+
+# The modules declaring event types, and the nameko services consuming them.
+REGISTRIES = ("services.common.rollup", "services.members.events",
+              "services.proposals.events", "services.liaison.events")
+SERVICES = (("services.members.service", "MembersService"),
+            ("services.proposals.service", "ProposalsService"),
+            ("services.liaison.service", "LiaisonService"),
+            ("services.notify.service", "NotifyService"))
+
+
+def load():
+    """The event types of the services' registries (``EVENTS`` in each module)."""
+    types = {}
+    for module in REGISTRIES:
+        types.update(import_module(module).EVENTS.types)
+    return types
+
+
+def _matches(pattern, key):
+    """AMQP topic matching: ``*`` one word, ``#`` zero or more."""
+    if pattern == "#":
+        return True
+    return re.fullmatch(re.escape(pattern).replace(r"\*", r"[^.]+").replace(r"\#", ".*"),
+                        key) is not None
+
+
+def consumers(types):
+    """``{type: [service, ...]}`` from the services' event handlers; a
+    service bound with a wildcard is marked ``*`` (it receives every matching
+    event and acts on those its rules name)."""
+    bindings = []
+    for module, name in SERVICES:
+        cls = getattr(import_module(module), name)
+        for _, method in inspect.getmembers(cls, inspect.isfunction):
+            for entry in getattr(method, "nameko_entrypoints", ()):
+                if isinstance(entry, EventHandler):
+                    source = entry.source_service
+                    exchange = source if source.startswith("zhzx.") else f"{source}.events"
+                    bindings.append((exchange, entry.event_type, cls.name))
+    out = {}
+    for t in types.values():
+        who = set()
+        for exchange, pattern, service in bindings:
+            if exchange == t.exchange and _matches(pattern, t.name):
+                who.add(service + ("*" if "*" in pattern or "#" in pattern else ""))
+        out[t.name] = sorted(who)
+    return out
+
+
+def channel_id(event_type):
+    head, *rest = event_type.split(".")
+    return head + "".join(part.title().replace("_", "") for part in "_".join(rest).split("_"))
+
+
+def message_id(event_type):
+    return channel_id(event_type)[0].upper() + channel_id(event_type)[1:]
+
+
+def _schemas(types):
+    spec = APISpec("events", VERSION, "3.1.0", plugins=[MarshmallowPlugin()])
+    spec.components.schema("Envelope", schema=EnvelopeSchema)
+    names = {}
+    for t in types.values():
+        name = t.schema.__name__
+        if name in names and names[name] is not t.schema:
+            raise ValueError(f"two payload schemas named {name}")
+        if name not in names:
+            spec.components.schema(name, schema=t.schema)
+            names[name] = t.schema
+    schemas = spec.to_dict()["components"]["schemas"]
+    schemas["Envelope"]["properties"]["payload"] = {"type": "object"}
+    return schemas
+
+
+def _amqp_exchange(name):
+    return {"name": name, "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"}
+
+
+def asyncapi(types, consumed):
+    channels, operations, messages = {}, {}, {}
+    for name in sorted(types, key=lambda n: (types[n].via or "", n)):
+        t = types[name]
+        cid, mid = channel_id(name), message_id(name)
+        channel = {
+            "address": f"{{org}}.{name}" if t.linked else name,
+            "title": name,
+            "summary": t.summary,
+            "messages": {mid: {"$ref": f"#/components/messages/{mid}"}},
+            "bindings": {"amqp": {"is": "routingKey", "exchange": _amqp_exchange(t.exchange),
+                                  "bindingVersion": "0.3.0"}},
+        }
+        if t.linked:
+            direction = "county → city" if t.via == UP else "city → county"
+            channel["description"] = (
+                f"Linked event ({direction}), published on the sender's `{t.via}` and "
+                f"federated to the receiver's; bind `<your org code>.{name}` there.")
+            channel["parameters"] = {"org": {
+                "description": "the receiving platform's org code (6 digits, GB/T 2260)",
+                "examples": ["140400" if t.via == UP else "140428"]}}
+        who = consumed.get(name)
+        if who:
+            channel.setdefault("description", "")
+            channel["description"] = (channel["description"] + " " if channel["description"]
+                                      else "") + "Consumed by " + ", ".join(who) + "."
+        channels[cid] = channel
+        operations[f"send{mid}"] = {
+            "action": "send",
+            "title": f"{t.service} publishes {name}",
+            "channel": {"$ref": f"#/channels/{cid}"},
+            "messages": [{"$ref": f"#/channels/{cid}/messages/{mid}"}],
+        }
+        messages[mid] = {
+            "name": name,
+            "title": t.summary,
+            "contentType": "application/json",
+            "payload": {"allOf": [
+                {"$ref": "#/components/schemas/Envelope"},
+                {"type": "object", "properties": {
+                    "type": {"const": name},
+                    "payload": {"$ref": f"#/components/schemas/{t.schema.__name__}"}}}]},
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "智慧政协 network events",
+            "version": VERSION,
+            "description": (
+                "Events published by each platform's services. Generated from the event "
+                "registries (services/*/events.py) by `python -m services.catalogue`; do not "
+                "edit. Every message is the envelope of docs/kernel.md with a typed payload. "
+                "Local events: topic exchange `<service>.events`, routing key = type. Linked "
+                "events: `zhzx.up` / `zhzx.down`, routing key `<receiving org>.<type>`."),
+        },
+        "defaultContentType": "application/json",
+        "servers": {"platform": {"host": "127.0.0.1:5672", "protocol": "amqp",
+                                 "description": "the platform's own RabbitMQ broker"}},
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": _schemas(types)},
+    }
+
+
+def _fields(schema_cls):
+    out = []
+    for name, f in schema_cls._declared_fields.items():
+        out.append(f"`{name}`" + ("" if f.required else "?"))
+    return ", ".join(out)
+
+
+def events_md(types, consumed):
+    lines = [
+        "# Event catalogue",
+        "",
+        "Generated from the event registries (`services/*/events.py`) by",
+        "`python -m services.catalogue`; do not edit. The machine-readable form is",
+        "[asyncapi.yaml](asyncapi.yaml) (AsyncAPI 3.0, with each payload's JSON schema).",
+        "",
+        "Every event is the envelope of [kernel.md](kernel.md) with a typed payload.",
+        "Local events go to the topic exchange `<service>.events` with routing key =",
+        "type. Linked events (三级联动, [linkage.md](linkage.md)) go to `zhzx.up` or",
+        "`zhzx.down` with routing key `<receiving org>.<type>`, keep their `origin`,",
+        "and carry the aggregate's version after the change without adding one.",
+        "Payloads never carry phone or ID numbers, birth dates or citizen contacts.",
+        "",
+        f"{len(types)} event types; `field?` is optional; `notify*`: receives every event",
+        "of the exchange and acts on those its rules name (`deploy/config/platform.yaml`).",
+    ]
+    by_service = {}
+    for t in types.values():
+        by_service.setdefault("linked" if t.linked else t.service, []).append(t)
+    for group in sorted(by_service, key=lambda g: (g == "linked", g)):
+        heading = "Linked events" if group == "linked" else f"`{group}.events`"
+        lines += ["", f"## {heading}", "",
+                  "| type | routing key | aggregate | what happened | payload | consumed by |",
+                  "|---|---|---|---|---|---|"]
+        for t in sorted(by_service[group], key=lambda t: t.name):
+            key = f"`<org>.{t.name}` on `{t.via}`" if t.linked else f"`{t.name}`"
+            who = ", ".join(consumed.get(t.name, ())) or "—"
+            lines.append(f"| `{t.name}` | {key} | {t.aggregate} | {t.summary} | "
+                         f"{_fields(t.schema)} | {who} |")
+    return "\n".join(lines) + "\n"
+
+
+def render():
+    types = load()
+    consumed = consumers(types)
+    doc = yaml.safe_dump(asyncapi(types, consumed), allow_unicode=True, sort_keys=False,
+                         width=100)
+    return {ASYNCAPI: doc, EVENTS_MD: events_md(types, consumed)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when the committed documents differ from the code")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in render().items():
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == text:
+            continue
+        if args.check:
+            stale.append(str(path.relative_to(ROOT)))
+        else:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print("out of date (run python -m services.catalogue): " + ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
