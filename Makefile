@@ -45,6 +45,8 @@ check: deps
 	JWT_SECRET=check PERSON_KEY_SECRET=check $(CHECK_VENV)/bin/docker-compose -f deploy/compose.yaml config -q
 	@[ -d .cache/npm/node_modules/@asyncapi/parser ] || npm install --silent --prefix .cache/npm @asyncapi/parser@3
 	$(VENV)/bin/python -m services.catalogue --check
+	$(VENV)/bin/python -m services.openapi --check
+	$(VENV)/bin/openapi-spec-validator docs/openapi/*.json
 	cp deploy/check_asyncapi.mjs .cache/npm/ && node .cache/npm/check_asyncapi.mjs docs/asyncapi.yaml
 
 deps: system-deps $(VENV)/.stamp $(MONGO_VENV)/.stamp

@@ -10,7 +10,6 @@ Payload schemas are converted from the registries' marshmallow schemas by
 apispec's marshmallow plugin (the same converter as the OpenAPI documents), so
 a field added in code appears in the document without anyone writing it twice.
 """
-import argparse
 import inspect
 import re
 import sys
@@ -22,6 +21,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from nameko.events import EventHandler
 
+from services import docgen
 from services.common.envelope import EnvelopeSchema
 from services.common.names import UP
 
@@ -221,24 +221,7 @@ def render():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when the committed documents differ from the code")
-    args = parser.parse_args(argv)
-    stale = []
-    for path, text in render().items():
-        current = path.read_text(encoding="utf-8") if path.exists() else None
-        if current == text:
-            continue
-        if args.check:
-            stale.append(str(path.relative_to(ROOT)))
-        else:
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(ROOT)}")
-    if stale:
-        print("out of date (run python -m services.catalogue): " + ", ".join(stale))
-        return 1
-    return 0
+    return docgen.sync(render(), argv, __doc__.splitlines()[0], "python -m services.catalogue")
 
 
 if __name__ == "__main__":

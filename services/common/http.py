@@ -79,9 +79,24 @@ class Api(HttpRequestHandler):
 
     server = ProblemWebServer()
 
-    def __init__(self, method, url, roles=None, public=False, **kwargs):
+    def __init__(self, method, url, roles=None, public=False, *, body=None, query=None,
+                 response=None, status=200, paged=None, summary=None, content_type=None,
+                 hidden=False, parse_body=True, upload=False, **kwargs):
+        """``body``: the request body's schema (or ``{action: schema}`` for
+        ``.../actions/<action>``), loaded before the worker runs into
+        ``request.input``; ``query``: ``{name: str | int}``, the only query
+        parameters accepted (parsed into ``request.query``); ``paged``: the
+        largest ``limit`` of a paged list; ``response``: the schema of the
+        answer (of each item when paged). They make the OpenAPI document
+        (openapi.py), so it says what the service does. ``parse_body=False``:
+        the handler loads ``body`` itself (to merge more checks into one 422);
+        ``upload``: the body is a file (multipart ``file`` or the raw bytes)."""
         self.roles = tuple(roles or ())
         self.public = public
+        self.body, self.query, self.response = body, query, response
+        self.status, self.paged, self.summary = status, paged, summary
+        self.content_type, self.hidden = content_type, hidden
+        self.parse_body, self.upload = parse_body, upload
         # answered as 4xx/503, so logged as a WARNING line, not an ERROR
         kwargs.setdefault("expected_exceptions", (problems.Problem,) + UNAVAILABLE)
         super().__init__(method, url, **kwargs)
@@ -108,6 +123,7 @@ class Api(HttpRequestHandler):
                     raise DATABASE_DOWN
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
+            self.declared_input(request, kwargs)
             event = Event()
             self.container.spawn_worker(
                 self, args, kwargs, context_data={"trace_id": trace_id},
@@ -128,6 +144,31 @@ class Api(HttpRequestHandler):
                 response = self.unexpected(request, trace_id)
         response.headers["X-Trace-Id"] = trace_id
         return response
+
+    def declared_input(self, request, path_values):
+        """The declared query parameters and body, checked before any worker runs."""
+        if self.query is not None:
+            allowed = dict(self.query)
+            if self.paged:
+                allowed.update(limit=int, cursor=str)
+            errors = {k: ["不支持的查询参数"] for k in request.args if k not in allowed}
+            errors.update({k: [INT_MESSAGE] for k, kind in allowed.items()
+                           if kind is int and k in request.args
+                           and not small_int(request.args[k])})
+            if errors:
+                raise problems.Invalid(errors)
+            request.query = {k: (int(v) if allowed[k] is int else v)
+                             for k, v in request.args.items()
+                             if k in allowed and k not in ("limit", "cursor")}
+        schema = self.body
+        if isinstance(schema, dict):
+            action = path_values.get("action")
+            schema = schema.get(action)
+            if schema is None:
+                raise problems.NotFound(f"未知的操作 {action}",
+                                        allowed_actions=sorted(self.body))
+        if schema is not None and self.parse_body:
+            request.input = schema.load_or_raise(json_body(request))
 
     def unexpected(self, request, trace_id):
         log.exception("unhandled error in %s", self.method_name,
@@ -190,7 +231,7 @@ def decode_cursor(cursor):
 def page_params(request, default=50, maximum=200):
     """``limit`` and decoded ``cursor`` from the query string."""
     raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not small_int(raw) or not 1 <= int(raw) <= maximum:
         raise problems.Invalid({"limit": [f"应为 1 到 {maximum} 之间的整数"]})
     cursor = request.args.get("cursor")
     return int(raw), (decode_cursor(cursor) if cursor else None)
@@ -216,13 +257,21 @@ def moment_param(request, name, default):
         raise problems.Invalid({name: ["时间格式应为 YYYY-MM-DD 或 YYYY-MM-DDTHH:MM"]}) from None
 
 
+INT_MESSAGE = "必须是 0 到 2147483647 之间的整数"
+
+
+def small_int(raw):
+    """A query parameter that is a whole number the database can hold."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= 2**31 - 1
+
+
 def query_args(request, allowed, ints=("year",)):
     """The query parameters of ``allowed`` (``ints`` as integers); others and
     malformed integers are a 422 with field messages."""
     errors = {k: ["不支持的查询参数"] for k in request.args
               if k not in tuple(allowed) + ("limit", "cursor")}
-    errors.update({k: ["必须是整数"] for k in ints
-                   if k in request.args and not request.args[k].isdigit()})
+    errors.update({k: [INT_MESSAGE] for k in ints
+                   if k in request.args and not small_int(request.args[k])})
     if errors:
         raise problems.Invalid(errors)
     return {k: (int(v) if k in ints else v) for k, v in request.args.items() if k in allowed}

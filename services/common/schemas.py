@@ -1,5 +1,5 @@
 """marshmallow building blocks with Chinese messages for staff-facing errors."""
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from .problems import Invalid
 
@@ -101,3 +101,11 @@ class Contact(BaseSchema):
 def Contacts(**kw):
     kw.setdefault("error_messages", _msgs({"invalid": "必须是列表"}))
     return fields.List(Nested(Contact), **kw)
+
+
+class View(Schema):
+    """An answer's schema for the OpenAPI document: the fields a client can
+    rely on; an answer may carry more (``additionalProperties``)."""
+
+    class Meta:
+        unknown = INCLUDE

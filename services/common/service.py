@@ -1,22 +1,26 @@
 """What every service has: health, readiness, metrics, tracing, identity, clock."""
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import swagger_ui
 from kombu import Connection
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
+from .commands import CommandPath
 from .config import Identity
+from . import openapi
 from .http import api
 from .mongo import ping
 from .observability import Observed, current_trace_id
 from .outbox import Change
-from .problems import Unavailable
+from .problems import NotFound, Unavailable
 
 
-class PlatformService:
+class PlatformService(CommandPath):
     """Base class of every service: subclasses add ``name`` and a ``db``."""
 
     config = Config()
@@ -41,11 +45,11 @@ class PlatformService:
         return Change(origin=self.identity.org_code, actor=actor,
                       trace_id=current_trace_id())
 
-    @api("GET", "/healthz", public=True)
+    @api("GET", "/healthz", public=True, query={}, summary="存活检查")
     def healthz(self, request):
         return {"status": "ok", "service": self.name}
 
-    @api("GET", "/readyz", public=True)
+    @api("GET", "/readyz", public=True, query={}, summary="就绪检查（数据库、消息总线、所调用的服务）")
     def readyz(self, request):
         """Ready when its database and broker answer and every service it
         calls over RPC has a consumer on its queue; a 503 names what is not."""
@@ -81,9 +85,50 @@ class PlatformService:
         return sorted({value.target_service for value in vars_of(cls)
                        if isinstance(value, RpcProxy)})
 
-    @api("GET", "/metrics", public=True)
+    @api("GET", "/metrics", public=True, hidden=True)
     def metrics(self, request):
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+    @api("GET", "/openapi.json", public=True, hidden=True)
+    def openapi_document(self, request):
+        """This service's OpenAPI 3.1 document."""
+        return service_document(type(self))
+
+    @api("GET", "/docs", public=True, hidden=True)
+    def api_docs(self, request):
+        """Swagger UI on this service's document, served from the service itself."""
+        return Response(SWAGGER_PAGE.replace("{title}", f"{self.name} API"),
+                        mimetype="text/html")
+
+    @api("GET", "/docs/static/<string:name>", public=True, hidden=True)
+    def api_docs_static(self, request, name):
+        if name not in SWAGGER_FILES:
+            raise NotFound(f"{name} 不存在")
+        path = Path(swagger_ui.__file__).parent / "static" / name
+        return Response(path.read_bytes(), mimetype=SWAGGER_FILES[name],
+                        headers={"Cache-Control": "max-age=86400"})
+
+
+SWAGGER_FILES = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript",
+                 "favicon-32x32.png": "image/png"}
+SWAGGER_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css">
+<link rel="icon" href="/docs/static/favicon-32x32.png"></head>
+<body><div id="ui"></div><script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", persistAuthorization: true});
+</script></body></html>
+"""
+_DOCUMENTS = {}
+
+
+def service_document(service_cls):
+    """The OpenAPI document of ``service_cls`` (built once per class)."""
+    if service_cls not in _DOCUMENTS:
+        _DOCUMENTS[service_cls] = openapi.document(
+            service_cls, title=f"智慧政协 {service_cls.name} API",
+            description=(service_cls.__doc__ or "").strip().split("\n\n")[0])
+    return _DOCUMENTS[service_cls]
 
 
 def vars_of(cls):

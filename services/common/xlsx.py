@@ -1,21 +1,39 @@
 """Spreadsheet exports: sheets of rows to XLSX bytes, and the HTTP response."""
 import io
+import re
 from urllib.parse import quote
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from werkzeug.wrappers import Response
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def sheet_title(title):
+    """A title Excel accepts: none of ``[]:*?/\\``, at most 31 characters."""
+    return re.sub(r"[\[\]:*?/\\]", "_", ILLEGAL_CHARACTERS_RE.sub("", str(title)))[:31] or "Sheet"
+
+
+def _cell(sheet, value):
+    """Text as text: control characters dropped, and a leading ``=`` never
+    read as a formula (what citizens and staff typed is shown, not run)."""
+    if not isinstance(value, str):
+        return value
+    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+    cell.data_type = "s"
+    return cell
 
 
 def workbook(sheets):
     """``sheets`` is ``[(title, header, rows)]``; rows may be any iterable."""
     book = Workbook(write_only=True)
     for title, header, rows in sheets:
-        sheet = book.create_sheet(title)
-        sheet.append(list(header))
+        sheet = book.create_sheet(sheet_title(title))
+        sheet.append([_cell(sheet, v) for v in header])
         for row in rows:
-            sheet.append(list(row))
+            sheet.append([_cell(sheet, v) for v in row])
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()

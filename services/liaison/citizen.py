@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from services.common.decisions import Aggregate, See, Visibility
 from services.common.flow import Flow, Step
 from services.common.problems import Forbidden, Invalid
 
@@ -225,6 +226,11 @@ def suggest_members(request, stations, members, load, rules, top=5):
                        "open_requests": open_count, "reasons": reasons})
     ranked.sort(key=lambda x: (-x["score"], x["member_id"]))
     return ranked[:top]
+
+
+REQUESTS = Aggregate("requests", "诉求", Visibility(
+    "群众诉求", See("station", "station_id"), See("member", "member_id"),
+    See("sub", "filed_by", role="citizen")))
 
 
 def payload(r, **extra):

@@ -1,5 +1,6 @@
 """Consultations (协商议事): the seven steps 选题 → 调研 → 协商 → 形成意见 → 报送 →
 督促落实 → 反馈, then closed; participants, outcomes and follow-up items. Pure."""
+from services.common.decisions import Aggregate
 from services.common.flow import Flow, Step
 from services.common.problems import Conflict, Forbidden, Invalid
 
@@ -134,6 +135,9 @@ def _advance(c, data, actor, today, members_found):
     if target == "closed":
         events.append(("consultation.closed", payload(new)))
     return fields, events
+
+
+CONSULTATIONS = Aggregate("consultations", "协商议事")
 
 
 def payload(c, **extra):

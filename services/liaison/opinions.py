@@ -4,6 +4,7 @@ numbered 《社情民意》 → reported upward → adopted / instructed. Pure.
 Every step emits an event naming the author member, so the members service
 credits the 履职档案; reporting upward addresses the higher platform's org.
 """
+from services.common.decisions import Aggregate, See, Visibility
 from services.common.flow import Flow, Step
 from services.common.problems import Conflict, Forbidden, Invalid
 
@@ -157,15 +158,26 @@ def received(forwarded, *, origin, opinion_id, org, today):
 FEEDBACK_ACTIONS = ("report", "adopt", "instruct")
 
 
-def feedback(o, action, data):
-    """What flows back down to the platform an item came from, if anything."""
-    source = o.get("source")
-    if not source or action not in FEEDBACK_ACTIONS:
-        return None
-    body = {"opinion_id": source["opinion_id"], "action": action, "level": data.get("level"),
+def linked(o, fields, action, data, *, parent_org, author_name=None):
+    """The events for other platforms of ``action`` on ``o``: an item reported
+    to the parent platform goes up the link (with its text and the author's
+    name); a step this platform takes on an item a county reported goes back
+    down to it as feedback. A city's parent is reached through the provincial
+    adapter, not the link: ``parent_org`` is the linked parent only."""
+    new = dict(o, **fields)
+    out = []
+    reported = (fields.get("reported") or {}).get(data.get("level") or "")
+    if action == "report" and parent_org and reported and reported["target_org"] == parent_org:
+        out.append(("opinion.forwarded", payload(new, content=new["content"],
+                                                 author_name=author_name,
+                                                 level=data["level"]), parent_org))
+    source = new.get("source")
+    if source and action in FEEDBACK_ACTIONS:
+        out.append(("opinion.feedback", {
+            "opinion_id": source["opinion_id"], "action": action, "level": data.get("level"),
             "leader": data.get("leader"), "text": data.get("text"), "note": data.get("note"),
-            "title": o["title"], "year": o["year"]}
-    return source["org"], body
+            "title": new["title"], "year": new["year"]}, source["org"]))
+    return out
 
 
 def payload(o, **extra):
@@ -177,8 +189,5 @@ def payload(o, **extra):
     return body
 
 
-
-def may_see(o, actor):
-    return actor.is_admin or "reviewer" in actor.roles or \
-        o.get("author_member") in actor.ids("member") or \
-        (o.get("station_id") and o["station_id"] in actor.ids("station"))
+OPINIONS = Aggregate("opinions", "社情民意", Visibility(
+    "社情民意", See("member", "author_member"), See("station", "station_id")))

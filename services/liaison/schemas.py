@@ -1,8 +1,8 @@
 """Liaison API input: one schema per request body, Chinese messages."""
-from marshmallow import validate
+from marshmallow import fields, validate
 
 from services.common.schemas import (BaseSchema, Bool, Contacts, Date, Int, Length, Nested,
-                                     OneOf, Str, StrList, action_schema)
+                                     OneOf, Str, StrList, View, action_schema)
 
 from . import citizen, consult, opinions, stations, tasks
 
@@ -149,3 +149,70 @@ TASK_ACTIONS = {
                             refs=StrList(load_default=list)),
 }
 task_in = TaskIn()
+
+
+class LiaisonImportIn(BaseSchema):
+    """Past work to import: each record is checked on its own (history_import.py)."""
+    records = fields.List(fields.Dict(), required=True, error_messages={
+        "required": "必须是记录列表", "invalid": "必须是记录列表"})
+
+
+liaison_import_in = LiaisonImportIn()
+
+
+# --- answers (for the OpenAPI document; extra fields are allowed) ------------
+class StationView(View):
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(validate=validate.OneOf(list(stations.KINDS)))
+    kind_label = fields.String()
+    place_code = fields.String()
+    township = fields.String(allow_none=True)
+    members = fields.List(fields.String())
+    meets_minimum = fields.Boolean()
+    minimum = fields.Integer()
+
+
+class RequestView(View):
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    station_id = fields.String()
+    state = fields.String(validate=validate.OneOf(list(citizen.STATE_LABELS)))
+    state_label = fields.String()
+    category = fields.String(validate=validate.OneOf(list(citizen.CATEGORIES)))
+    title = fields.String()
+    member_id = fields.String(allow_none=True)
+    allowed_actions = fields.List(fields.String())
+
+
+class ConsultationView(View):
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    title = fields.String()
+    source = fields.String(validate=validate.OneOf(list(consult.SOURCES)))
+    state = fields.String()
+    state_label = fields.String()
+    members = fields.List(fields.String())
+    allowed_actions = fields.List(fields.String())
+
+
+class OpinionView(View):
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    title = fields.String()
+    state = fields.String()
+    state_label = fields.String()
+    author_member = fields.String(allow_none=True)
+    allowed_actions = fields.List(fields.String())
+
+
+class TaskView(View):
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    kind = fields.String(validate=validate.OneOf(list(tasks.KINDS)))
+    title = fields.String()
+    due_on = fields.String()
+    state = fields.String()
+    overdue = fields.Boolean()
+    allowed_actions = fields.List(fields.String())

@@ -2,6 +2,7 @@
 members, the "1+2+N" rule, reception days and activities. Pure."""
 from dataclasses import dataclass, field
 
+from services.common.decisions import Aggregate
 from services.common.problems import Conflict, Invalid
 
 KINDS = {"studio": "委员工作站", "liaison": "委员联络站", "home": "委员之家",
@@ -121,6 +122,13 @@ def schedule_reception(doc, data, *, today):
                                        payload(doc, date=entry["date"], members=members))]
 
 
+def update(doc, data):
+    """A station's own fields changed by the office: (fields, events)."""
+    fields = {k: v for k, v in data.items() if doc.get(k) != v}
+    return fields, [("station.updated", payload(dict(doc, **fields), changed=sorted(fields)))] \
+        if fields else []
+
+
 def hold_activity(doc, data, *, activity_id, today):
     """An activity held at an active station, on a day that has come (this
     year or last), by the station's own members: it credits their 履职档案."""
@@ -139,6 +147,9 @@ def hold_activity(doc, data, *, activity_id, today):
         "activity_id": activity_id, "source": "station", "station_id": doc["_id"],
         "title": data["title"], "members": members, "date": data["date"].isoformat(),
         "year": data["date"].year})]
+
+
+STATIONS = Aggregate("stations", "站点")   # every token of the platform sees stations
 
 
 def payload(doc, **extra):

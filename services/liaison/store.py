@@ -2,8 +2,6 @@
 from pymongo import ReturnDocument
 
 from services.common.mongo import find_page, iterate
-from services.common.outbox import Aggregates
-from services.common.problems import NotFound
 
 # No index on array fields (stations.members): see services/members/store.py.
 INDEXES = {
@@ -14,8 +12,6 @@ INDEXES = {
     "opinions": [([("year", 1)], {}), ([("author_member", 1)], {}), ([("_pending", 1)], {})],
     "tasks": [([("_pending", 1)], {})],
 }
-NOUNS = {"stations": "站点", "requests": "诉求", "consultations": "协商议事",
-         "opinions": "社情民意", "tasks": "任务"}
 
 
 class LiaisonStore:
@@ -23,17 +19,8 @@ class LiaisonStore:
         self.db = db
         self.counters = db["counters"]
 
-    def aggregates(self, kind):
-        return Aggregates(self.db[kind])
-
     def get(self, kind, doc_id):
         return self.db[kind].find_one({"_id": doc_id})
-
-    def require(self, kind, doc_id):
-        doc = self.get(kind, doc_id)
-        if doc is None:
-            raise NotFound(f"{NOUNS[kind]} {doc_id} 不存在")
-        return doc
 
     def page(self, kind, query, limit, after=None):
         return find_page(self.db[kind], query, limit, after)

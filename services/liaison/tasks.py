@@ -9,6 +9,7 @@ then completed.
 """
 from datetime import date
 
+from services.common.decisions import Aggregate
 from services.common.flow import Flow, Step
 from services.common.problems import Invalid
 
@@ -56,6 +57,9 @@ def new_task(data, *, task_id, org, children, today):
     body = payload(doc)
     return doc, [("task.created", dict(body, targets=targets))], [
         ("task.assigned", dict(body, content=doc["content"]), t) for t in targets]
+
+
+TASKS = Aggregate("tasks", "任务")   # its endpoints are for the office
 
 
 def payload(doc, **extra):

@@ -10,6 +10,7 @@ import hmac
 import re
 from datetime import date
 
+from services.common.decisions import Aggregate, Decision
 from services.common.problems import Conflict, Invalid
 
 PARTIES = {"cpc": "中共", "rcckmt": "民革", "cdl": "民盟", "cndca": "民建", "capd": "民进",
@@ -214,6 +215,33 @@ def roster_entry(member):
     out = {k: member.get(k) for k in ROSTER_FIELDS}
     out["member_id"] = member["_id"]
     return out
+
+
+def synced(member, parent_org):
+    """A county's membership change goes up to its city (public fields only):
+    the linked events of a change that leaves ``member`` as given."""
+    return [("member.synced", roster_entry(member), parent_org)] if parent_org else []
+
+
+MEMBERS = Aggregate("members", "委员")   # the endpoints say who may read or change
+
+
+def appointed(doc, payload, parent_org):
+    return Decision({}, [("member.appointed", payload)], synced(doc, parent_org))
+
+
+def updated(member, data, parent_org):
+    """The office changed a membership: nothing when nothing changed."""
+    fields, payload = update(member, data)
+    if not fields:
+        return Decision()
+    return Decision(fields, [("member.updated", payload)],
+                    synced(dict(member, **fields), parent_org))
+
+
+def ended(member, *, status, reason, on, parent_org):
+    fields, event_type, payload = end(member, status=status, reason=reason, on=on)
+    return Decision(fields, [(event_type, payload)], synced(dict(member, **fields), parent_org))
 
 
 def counts(memberships):

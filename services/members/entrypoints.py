@@ -6,16 +6,18 @@ import uuid
 
 from nameko.timer import timer
 
-from services.common.http import api, json_body, moment_param, page, page_params
+from services.common.http import api, moment_param, page, page_params, small_int
 from services.common.inbox import Inbox, lease_seconds
 from services.common.messaging import event_handler
 from services.common.mongo import find_page
-from services.common.outbox import Aggregates, strip_internal
-from services.common.problems import Conflict, Forbidden, Invalid, NotFound
-from services.common.xlsx import workbook, xlsx_response
+from services.common.outbox import strip_internal
+from services.common.problems import Conflict, Forbidden, Invalid
+from services.common.xlsx import XLSX, workbook, xlsx_response
 
 from . import meetings, record
-from .schemas import checkin_in, code_in, leave_decision, leave_in, meeting_in
+from .meetings import MEETINGS
+from .schemas import (MeetingView, checkin_in, code_in, leave_decision, leave_in, meeting_in,
+                      reopen_in)
 
 STAFF = ("admin", "reviewer")
 RECORD_CONSUMER = "members.record"
@@ -25,7 +27,7 @@ def _year_param(request, today):
     raw = request.args.get("year")
     if raw is None:
         return today.year
-    if not (raw.isdigit() and 2000 <= int(raw) <= 2100):
+    if not (small_int(raw) and 2000 <= int(raw) <= 2100):
         raise Invalid({"year": ["年度应为四位数字"]})
     return int(raw)
 
@@ -37,15 +39,8 @@ class MeetingsApi:
         return meetings.MeetingRules.from_config(
             (self.config.get("MEMBERS") or {}).get("meetings"))
 
-    @property
-    def meeting_store(self):
-        return Aggregates(self.db["meetings"])
-
     def meeting(self, meeting_id):
-        doc = self.db["meetings"].find_one({"_id": meeting_id})
-        if doc is None:
-            raise NotFound(f"会议活动 {meeting_id} 不存在")
-        return doc
+        return MEETINGS.load(self.db, meeting_id)
 
     def meeting_view(self, doc, request):
         out = strip_internal(doc)
@@ -59,12 +54,8 @@ class MeetingsApi:
         return out
 
     def apply_meeting(self, request, doc, fields, events, actor=None):
-        change = self.change(request, actor=actor)
-        evs = [change.event(t, doc["_id"], doc["seq"] + i + 1, meetings.payload(doc, **body))
-               for i, (t, body) in enumerate(events)]
-        if fields or evs:
-            self.meeting_store.change(doc["_id"], doc["seq"], fields, evs)
-        return self.meeting(doc["_id"])
+        return self.commit(request, MEETINGS, doc, meetings.decided(doc, fields, events),
+                           actor=actor)
 
     def acting_member(self, request, body_member=None):
         p = request.principal
@@ -75,9 +66,10 @@ class MeetingsApi:
             raise Forbidden("须以委员本人身份操作")
         return own[0]
 
-    @api("POST", "/api/v1/meetings", roles=("admin",))
+    @api("POST", "/api/v1/meetings", roles=("admin",), query={}, body=meeting_in,
+         response=MeetingView, status=201, summary="安排会议活动")
     def create_meeting(self, request):
-        data = meeting_in.load_or_raise(json_body(request))
+        data = request.input
         conf = self.config.get("MEMBERS") or {}
         terms = conf.get("terms") or []
         if data.get("term") and terms and data["term"] not in terms:
@@ -86,14 +78,13 @@ class MeetingsApi:
             data, meeting_id=f"mt-{uuid.uuid4().hex[:12]}",
             members=list(self.store.all({"status": "active"})), rules=self.meeting_rules(),
             term=terms[-1] if terms else None)
-        change = self.change(request)
-        self.meeting_store.create(doc, [change.event(t, doc["_id"], 1, body)
-                                        for t, body in events])
-        self.notify_due(self.meeting(doc["_id"]), self.now().date())
+        doc = self.insert(request, MEETINGS, doc, ({}, events))
+        self.notify_due(doc, self.now().date())
         return 201, {"Location": f"/api/v1/meetings/{doc['_id']}"}, self.meeting_view(
             self.meeting(doc["_id"]), request)
 
-    @api("GET", "/api/v1/meetings")
+    @api("GET", "/api/v1/meetings", query={"year": str, "kind": str}, paged=200,
+         response=MeetingView, summary="会议活动列表")
     def list_meetings(self, request):
         limit, after = page_params(request)
         p = request.principal
@@ -102,49 +93,47 @@ class MeetingsApi:
             query["year"] = _year_param(request, self.now())
         if request.args.get("kind"):
             query["kind"] = request.args["kind"]
-        if not p.has_any(STAFF):
-            own = sorted(p.ids("member"))
-            if not own:
-                raise Forbidden("当前角色无权查看会议活动")
-            query["invited"] = own[0]
+        query = MEETINGS.visibility.narrow(query, p)
         docs = find_page(self.db["meetings"], query, limit, after)
         return page([self.meeting_view(d, request) for d in docs], limit)
 
-    @api("GET", "/api/v1/meetings/<string:meeting_id>")
+    @api("GET", "/api/v1/meetings/<string:meeting_id>", query={}, response=MeetingView,
+         summary="会议活动详情")
     def get_meeting(self, request, meeting_id):
-        doc = self.meeting(meeting_id)
-        p = request.principal
-        if not (p.has_any(STAFF) or p.ids("member") & set(doc["attendees"])):
-            raise NotFound(f"会议活动 {meeting_id} 不存在")
-        return self.meeting_view(doc, request)
+        return self.meeting_view(MEETINGS.load(self.db, meeting_id, request.principal),
+                                 request)
 
-    @api("POST", "/api/v1/meetings/<string:meeting_id>/signup")
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/signup", query={}, response=MeetingView,
+         summary="委员报名")
     def sign_up(self, request, meeting_id):
         member = self.acting_member(request)
         doc = self.meeting(meeting_id)
         fields, events = meetings.sign_up(doc, member, self.now())
         return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
 
-    @api("POST", "/api/v1/meetings/<string:meeting_id>/leave")
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/leave", query={}, body=leave_in,
+         response=MeetingView, summary="委员请假")
     def request_leave(self, request, meeting_id):
-        data = leave_in.load_or_raise(json_body(request))
+        data = request.input
         member = self.acting_member(request)
         doc = self.meeting(meeting_id)
         fields, events = meetings.request_leave(doc, member, data["reason"], self.now())
         return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
 
     @api("POST", "/api/v1/meetings/<string:meeting_id>/leave/<string:member_id>",
-         roles=("admin",))
+         roles=("admin",), query={}, body=leave_decision, response=MeetingView,
+         summary="审批请假")
     def decide_leave(self, request, meeting_id, member_id):
-        data = leave_decision.load_or_raise(json_body(request))
+        data = request.input
         doc = self.meeting(meeting_id)
         fields, events = meetings.decide_leave(doc, member_id, data["approve"], data["note"],
                                                self.now())
         return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
 
-    @api("POST", "/api/v1/meetings/<string:meeting_id>/codes", roles=("admin",))
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/codes", roles=("admin",), query={},
+         body=code_in, status=201, summary="生成当日签到码")
     def issue_code(self, request, meeting_id):
-        data = code_in.load_or_raise(json_body(request))
+        data = request.input
         doc = self.meeting(meeting_id)
         now = self.now()
         day = (data["day"] or now.date()).isoformat()
@@ -154,9 +143,10 @@ class MeetingsApi:
         return 201, {"code": code, "day": day,
                      "expires_at": fields["codes"][code]["expires_at"]}
 
-    @api("POST", "/api/v1/meetings/<string:meeting_id>/checkin")
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/checkin", query={}, body=checkin_in,
+         response=MeetingView, summary="签到（委员凭签到码，会务人员代签）")
     def check_in(self, request, meeting_id):
-        data = checkin_in.load_or_raise(json_body(request))
+        data = request.input
         doc = self.meeting(meeting_id)
         p = request.principal
         now = self.now()
@@ -173,7 +163,8 @@ class MeetingsApi:
                                                code=data["code"])
         return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
 
-    @api("POST", "/api/v1/meetings/<string:meeting_id>/close", roles=("admin",))
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/close", roles=("admin",), query={},
+         response=MeetingView, summary="结束会议并记录出勤")
     def close_meeting(self, request, meeting_id):
         doc = self.close(self.meeting(meeting_id), request)
         return self.meeting_view(doc, request)
@@ -192,16 +183,18 @@ class MeetingsApi:
         return self.apply_meeting(request, doc, fields, events,
                                   actor=None if request else "system:scan")
 
-    @api("POST", "/api/v1/meetings/<string:meeting_id>/reopen", roles=("admin",))
+    @api("POST", "/api/v1/meetings/<string:meeting_id>/reopen", roles=("admin",), query={},
+         body=reopen_in, response=MeetingView, summary="重新开启以更正出勤")
     def reopen_meeting(self, request, meeting_id):
         """Open a closed meeting again to correct its attendance (with a
         ``reason``); close it again to record the corrected attendance."""
         doc = self.meeting(meeting_id)
-        fields, events = meetings.reopen(doc, json_body(request).get("reason"),
+        fields, events = meetings.reopen(doc, request.input["reason"],
                                          request.principal.sub, self.now())
         return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
 
-    @api("GET", "/api/v1/meetings/absences", roles=STAFF)
+    @api("GET", "/api/v1/meetings/absences", roles=STAFF, query={"term": str},
+         summary="缺席通报名单")
     def absences(self, request):
         query = {"state": "closed"}
         if request.args.get("term"):
@@ -222,7 +215,8 @@ class MeetingsApi:
     def scheduled_meeting_scan(self):
         self.meeting_scan(self.now())
 
-    @api("POST", "/api/v1/meetings/scan", roles=("admin",))
+    @api("POST", "/api/v1/meetings/scan", roles=("admin",), query={"today": str},
+         summary="立即执行会议通知与结束扫描")
     def meeting_scan_http(self, request):
         """Sends due notices and closes finished meetings; ``?today=`` for drills."""
         return self.meeting_scan(moment_param(request, "today", self.now()))
@@ -315,7 +309,7 @@ class RecordsApi:
         return rec
 
     # --- HTTP -----------------------------------------------------------------
-    @api("GET", "/api/v1/records/<string:member_id>")
+    @api("GET", "/api/v1/records/<string:member_id>", query={"year": str}, summary="委员履职档案")
     def get_record(self, request, member_id):
         p = request.principal
         if not (p.has_any(STAFF) or member_id in p.ids("member")):
@@ -332,7 +326,8 @@ class RecordsApi:
                         .sort("_id", 1)]
         return out
 
-    @api("POST", "/api/v1/records/rebuild", roles=("admin",))
+    @api("POST", "/api/v1/records/rebuild", roles=("admin",), query={"year": str},
+         summary="按已记录的事实重算履职档案")
     def rebuild(self, request):
         """Recomputes every record (of ``?year=`` or all years) from the stored
         facts with the current point table; returns a digest of the result."""
@@ -359,11 +354,13 @@ class RecordsApi:
         _, minimums = self.record_rules()
         return record.report(records, members, year, minimums)
 
-    @api("GET", "/api/v1/records/report", roles=STAFF)
+    @api("GET", "/api/v1/records/report", roles=STAFF, query={"year": str},
+         summary="年度履职通报")
     def report(self, request):
         return self.yearly_report(request)
 
-    @api("GET", "/api/v1/records/report.xlsx", roles=STAFF)
+    @api("GET", "/api/v1/records/report.xlsx", roles=STAFF, query={"year": str},
+         content_type=XLSX, summary="年度履职通报（Excel）")
     def report_xlsx(self, request):
         rep = self.yearly_report(request)
         rank = [[r["rank"], r["member_id"], r["name"], r["sector"], "、".join(r["committees"]),

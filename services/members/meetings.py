@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from services.common.decisions import Aggregate, Decision, See, Visibility
 from services.common.problems import Conflict, Forbidden, Invalid
 
 KINDS = {"plenary": "全体会议", "standing": "常委会议", "topical": "专题协商",
@@ -101,6 +102,16 @@ def new_meeting(data, *, meeting_id, members, rules, term):
            "state": "scheduled", "notice_on": notice_on.isoformat(), "notice_sent": 0,
            "codes": {}, "attendance": None}
     return doc, [("meeting.scheduled", payload(doc))]
+
+
+# staff see every meeting; a member those they are invited to
+MEETINGS = Aggregate("meetings", "会议活动", Visibility("会议活动", See("member", "invited")))
+
+
+def decided(m, fields, events):
+    """A step on meeting ``m`` as a decision: each event carries the
+    meeting's public facts before the step plus its own fields."""
+    return Decision(fields, [(t, payload(m, **body)) for t, body in events])
 
 
 def payload(m, **extra):

@@ -1,10 +1,8 @@
 """Members API input schemas (field messages in Chinese)."""
-from marshmallow import ValidationError, validates
-
-from marshmallow import validate
+from marshmallow import ValidationError, fields, validate, validates
 
 from services.common.schemas import (BaseSchema, Bool, Date, DateTime, Int, Length, Nested,
-                                     OneOf, Str, StrList)
+                                     OneOf, Str, StrList, View)
 
 from . import domain, meetings
 
@@ -112,3 +110,38 @@ leave_in = LeaveIn()
 leave_decision = LeaveDecision()
 code_in = CodeIn()
 checkin_in = CheckinIn()
+
+
+class ReopenIn(BaseSchema):
+    reason = Str(load_default=None, validate=Length(max=500))
+
+
+reopen_in = ReopenIn()
+
+
+# --- answers (for the OpenAPI document; extra fields are allowed) ------------
+class MemberView(View):
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    name = fields.String(required=True)
+    gender = fields.String(validate=validate.OneOf(list(domain.GENDERS)))
+    party = fields.String(validate=validate.OneOf(list(domain.PARTIES)))
+    sector = fields.String()
+    committees = fields.List(fields.String())
+    role = fields.String(validate=validate.OneOf(list(domain.ROLES)))
+    term = fields.String()
+    status = fields.String(validate=validate.OneOf(list(domain.STATUSES)))
+    phone = fields.String(allow_none=True, metadata={"description": "masked unless the office or the member"})
+
+
+class MeetingView(View):
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    kind = fields.String(validate=validate.OneOf(list(meetings.KINDS)))
+    kind_label = fields.String()
+    title = fields.String()
+    place = fields.String()
+    starts_at = fields.String()
+    ends_on = fields.String()
+    state = fields.String()
+    invited = fields.List(fields.String())

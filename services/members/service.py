@@ -3,7 +3,8 @@ from marshmallow import ValidationError
 from nameko.rpc import rpc
 
 from services.common import linkage
-from services.common.http import api, json_body, page, page_params, query_args
+from services.common.decisions import Decision
+from services.common.http import api, json_body, page, page_params
 from services.common.inbox import idempotent
 from services.common.linkage import linked_handler
 from services.common.messaging import event_handler
@@ -11,11 +12,12 @@ from services.common.mongo import Mongo, keep_latest
 from services.common.outbox import OutboxRelay
 from services.common.problems import Conflict, Forbidden, Invalid, flatten_errors
 from services.common import service as platform
-from services.common.xlsx import xlsx_response
+from services.common.xlsx import XLSX, xlsx_response
 
 from . import domain, entrypoints, imports, roster
-from . import events  # noqa: F401  the event registry Change.event checks
-from .schemas import end_in, member_in, member_patch
+from .domain import MEMBERS
+from .events import EVENTS  # noqa: F401  the event registry Change.event checks
+from .schemas import MemberView, end_in, member_in, member_patch
 from .store import FILTERS, INDEXES, MemberStore
 
 READ_ROLES = ("admin", "reviewer")
@@ -66,7 +68,8 @@ class MembersService(entrypoints.MeetingsApi, entrypoints.RecordsApi, platform.P
         return data
 
     # --- HTTP -------------------------------------------------------------
-    @api("POST", "/api/v1/members", roles=("admin",))
+    @api("POST", "/api/v1/members", roles=("admin",), query={}, body=member_in, parse_body=False,
+         response=MemberView, status=201, summary="任命委员（换届或增补）")
     def appoint(self, request):
         data = self.checked(member_in, json_body(request))
         settings = self.settings()
@@ -74,12 +77,12 @@ class MembersService(entrypoints.MeetingsApi, entrypoints.RecordsApi, platform.P
                                       person_secret=settings["person_secret"])
         if self.store.get(doc["_id"]) is not None:
             raise Invalid({"id_number": ["此人在该届次已有委员记录"]})
-        self.store.aggregates.create(doc, self.change(request).batch(
-            doc["_id"], 0, [("member.appointed", payload)], self.roster_linked(doc)))
-        return 201, {"Location": f"/api/v1/members/{doc['_id']}"}, domain.view(
-            self.store.get(doc["_id"]), full=True)
+        doc = self.insert(request, MEMBERS, doc,
+                          domain.appointed(doc, payload, self.identity.uplink))
+        return 201, {"Location": f"/api/v1/members/{doc['_id']}"}, domain.view(doc, full=True)
 
-    @api("GET", "/api/v1/members")
+    @api("GET", "/api/v1/members", query={k: str for k in FILTERS}, paged=200,
+         response=MemberView, summary="委员名册")
     def list_members(self, request):
         self._can_read(request)
         limit, after = page_params(request)
@@ -90,39 +93,34 @@ class MembersService(entrypoints.MeetingsApi, entrypoints.RecordsApi, platform.P
         full = self._full_view(request)
         return page([domain.view(d, full=full) for d in docs], limit)
 
-    @api("GET", "/api/v1/members/<string:member_id>")
+    @api("GET", "/api/v1/members/<string:member_id>", query={}, response=MemberView,
+         summary="委员信息")
     def get_member_http(self, request, member_id):
         self._can_read(request, member_id)
         return domain.view(self.store.require(member_id),
                            full=self._full_view(request, member_id))
 
-    @api("PATCH", "/api/v1/members/<string:member_id>", roles=("admin",))
+    @api("PATCH", "/api/v1/members/<string:member_id>", roles=("admin",), query={},
+         body=member_patch, parse_body=False, response=MemberView, summary="修改委员信息")
     def update(self, request, member_id):
         data = self.checked(member_patch, json_body(request))
         expected = data.pop("seq", None)
-        member = self.store.require(member_id)
-        expected = member["seq"] if expected is None else expected
-        fields, payload = domain.update(member, data)
-        if fields:
-            self.store.aggregates.change(member_id, expected, fields, self.change(request).batch(
-                member_id, expected, [("member.updated", payload)],
-                self.roster_linked(dict(member, **fields))))
-        return domain.view(self.store.require(member_id), full=True)
+        doc = self.command(request, MEMBERS, member_id, lambda member: domain.updated(
+            member, data, self.identity.uplink), expected=expected)
+        return domain.view(doc, full=True)
 
-    @api("POST", "/api/v1/members/<string:member_id>/end", roles=("admin",))
+    @api("POST", "/api/v1/members/<string:member_id>/end", roles=("admin",), query={},
+         body=end_in, response=MemberView, summary="撤销、辞去或届满离任")
     def end(self, request, member_id):
-        data = end_in.load_or_raise(json_body(request))
-        member = self.store.require(member_id)
-        expected = member["seq"] if data["seq"] is None else data["seq"]
-        fields, event_type, payload = domain.end(
+        data = request.input
+        doc = self.command(request, MEMBERS, member_id, lambda member: domain.ended(
             member, status=data["status"], reason=data["reason"],
-            on=data["ended_on"].isoformat())
-        self.store.aggregates.change(member_id, expected, fields, self.change(request).batch(
-            member_id, expected, [(event_type, payload)],
-            self.roster_linked(dict(member, **fields))))
-        return domain.view(self.store.require(member_id), full=True)
+            on=data["ended_on"].isoformat(), parent_org=self.identity.uplink),
+            expected=data["seq"])
+        return domain.view(doc, full=True)
 
-    @api("GET", "/api/v1/persons/<string:person_id>/memberships", roles=READ_ROLES)
+    @api("GET", "/api/v1/persons/<string:person_id>/memberships", roles=READ_ROLES, query={},
+         summary="一人在各级政协的委员身份")
     def memberships(self, request, person_id):
         """One person's memberships at every level this platform knows: its
         own committee's, and at a city those its counties have rolled up
@@ -137,7 +135,8 @@ class MembersService(entrypoints.MeetingsApi, entrypoints.RecordsApi, platform.P
                  for d in self.db[LINKED_MEMBERS].find({"person_id": person_id}).sort("_id", 1)]
         return {"person_id": person_id, "items": own + below}
 
-    @api("POST", "/api/v1/members/import", roles=("admin",))
+    @api("POST", "/api/v1/members/import", roles=("admin",),
+         query={"dry_run": str, "filename": str}, upload=True, summary="导入委员名册（CSV/XLSX）")
     def import_roster(self, request):
         dry_run = request.args.get("dry_run", "false").lower() in ("1", "true", "yes")
         upload = request.files.get("file")
@@ -150,35 +149,28 @@ class MembersService(entrypoints.MeetingsApi, entrypoints.RecordsApi, platform.P
             lookup=self.store.many)
         report["dry_run"] = dry_run
         if not dry_run:
-            change = self.change(request)
-            self.store.aggregates.create_many(
-                [(doc, change.batch(doc["_id"], 0, [("member.appointed", payload)],
-                                    self.roster_linked(doc)))
-                 for doc, payload in creates])
+            parent = self.identity.uplink
+            self.insert_many(request, MEMBERS, [(doc, domain.appointed(doc, payload, parent))
+                                                for doc, payload in creates])
             for row_number, member, fields, payload in updates:
-                events = change.batch(member["_id"], member["seq"], [("member.updated", payload)],
-                                      self.roster_linked(dict(member, **fields)))
+                decision = Decision(fields, [("member.updated", payload)],
+                                    domain.synced(dict(member, **fields), parent))
                 try:
-                    self.store.aggregates.change(member["_id"], member["seq"], fields, events)
+                    self.commit(request, MEMBERS, member, decision)
                 except Conflict as exc:  # edited meanwhile: report the row, keep going
                     report["updated"] -= 1
                     report["errors"].append({"row": row_number, "field": "_row",
                                              "column": "", "message": exc.detail})
         return report
 
-    @api("GET", "/api/v1/members/export.xlsx", roles=READ_ROLES)
+    @api("GET", "/api/v1/members/export.xlsx", roles=READ_ROLES, query={k: str for k in FILTERS},
+         content_type=XLSX, summary="导出委员名册（Excel）")
     def export_roster(self, request):
         filters = {k: v for k, v in request.args.items() if k in FILTERS}
         body = roster.to_xlsx(self.store.all(filters), full=request.principal.is_admin)
         return xlsx_response(body, "members.xlsx")
 
     # --- roster roll-up (三级联动) ----------------------------------------------
-    def roster_linked(self, member):
-        """A county's membership change goes up to its city, public fields only."""
-        parent = self.identity.uplink
-        return [("member.synced", domain.roster_entry(member), parent, linkage.UP)] \
-            if parent else []
-
     @linked_handler(linkage.UP, "member.synced")
     @idempotent("members.on_member_synced")
     def on_member_synced(self, event):
@@ -186,11 +178,11 @@ class MembersService(entrypoints.MeetingsApi, entrypoints.RecordsApi, platform.P
         entry = dict(event["payload"], org=event["origin"])
         keep_latest(self.db[LINKED_MEMBERS], entry.pop("member_id"), event["seq"], entry)
 
-    @api("GET", "/api/v1/members/rollup", roles=READ_ROLES)
+    @api("GET", "/api/v1/members/rollup", roles=READ_ROLES, query={},
+         summary="本级及各县委员构成汇总")
     def roster_rollup(self, request):
         """This committee and each linked county's: active members by sector,
         party, committee and role, and the people across them counted once."""
-        query_args(request, ())
         own = list(self.store.all({"status": "active"}))
         linked = list(self.db[LINKED_MEMBERS].find({"status": "active"}))
         return domain.rollup(self.identity.org_code, self.identity.org_name, own, linked,

@@ -23,11 +23,12 @@ from prometheus_client import Counter, Gauge
 
 from services.common import rpc as rpc_clients
 from services.common import service as platform
-from services.common.http import api, json_body, moment_param, query_args
+from services.common.http import api, moment_param, small_int
 from services.common.inbox import Inbox, lease_seconds
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
 from services.common.problems import Forbidden, Invalid, NotFound, Unavailable
+from services.members.client import MembersLookup
 
 from . import channels, policy
 from . import rules as notify_rules
@@ -64,7 +65,7 @@ def _iso(dt):
     return dt.isoformat(timespec="seconds")
 
 
-class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
+class NotifyService(MembersLookup, platform.PlatformService):
     name = "notify"
 
     db = Mongo(indexes=INDEXES)
@@ -324,7 +325,8 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
         RETRIES.labels(d["channel"]).inc()
         return "retrying"
 
-    @api("POST", "/api/v1/notify/dispatch", roles=("admin",))
+    @api("POST", "/api/v1/notify/dispatch", roles=("admin",), query={"now": str},
+         summary="立即执行一次投递")
     def dispatch_now(self, request):
         """Runs a dispatch pass now (a timer runs it every second);
         ``?now=YYYY-MM-DDTHH:MM`` runs it as of another moment."""
@@ -352,17 +354,21 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
         out["urgent"] = bool(n.get("urgent"))
         return out
 
-    @api("GET", "/api/v1/inbox")
+    @api("GET", "/api/v1/inbox", query={"recipient": str, "unread": str, "limit": str,
+                                         "cursor": str}, summary="站内消息（收件箱）")
     def inbox(self, request):
         recipient = self.recipient(request, request.args.get("recipient"))
-        limit = min(int(request.args.get("limit", "50")) if request.args.get(
-            "limit", "50").isdigit() else 50, 200)
+        limit = min(int(request.args["limit"]) if small_int(request.args.get("limit", ""))
+                    else 50, 200) or 50
         before = None
         if request.args.get("cursor"):
             try:
                 before = json.loads(base64.urlsafe_b64decode(request.args["cursor"]))
             except ValueError:
-                raise Invalid({"cursor": ["分页游标无效"]}) from None
+                before = None
+            if not (isinstance(before, list) and len(before) == 2
+                    and all(isinstance(x, str) for x in before)):
+                raise Invalid({"cursor": ["分页游标无效"]})
         docs = self.store.inbox(recipient, limit, before, request.args.get("unread") == "1")
         more = len(docs) > limit
         docs = docs[:limit]
@@ -371,12 +377,12 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
         return {"recipient": recipient, "unread": self.store.unread(recipient),
                 "items": [self.note_view(n) for n in docs], "next_cursor": cursor}
 
-    @api("GET", "/api/v1/inbox/unread-count")
+    @api("GET", "/api/v1/inbox/unread-count", query={"recipient": str}, summary="未读消息数")
     def unread_count(self, request):
         recipient = self.recipient(request, request.args.get("recipient"))
         return {"recipient": recipient, "unread": self.store.unread(recipient)}
 
-    @api("POST", "/api/v1/inbox/<string:note_id>/read")
+    @api("POST", "/api/v1/inbox/<string:note_id>/read", query={}, summary="标记已读")
     def mark_read(self, request, note_id):
         n = self.store.notifications.find_one({"_id": note_id})
         if n is None or (n["recipient"] != self.recipient(request, n["recipient"])):
@@ -386,7 +392,7 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
                 "read": 1, "read_at": _iso(self.now())}})
         return {"id": note_id, "read": True, "unread": self.store.unread(n["recipient"])}
 
-    @api("POST", "/api/v1/inbox/read-all")
+    @api("POST", "/api/v1/inbox/read-all", query={"recipient": str}, summary="全部标记已读")
     def mark_all_read(self, request):
         recipient = self.recipient(request, request.args.get("recipient"))
         marked = 0
@@ -397,7 +403,7 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
         return {"recipient": recipient, "marked": marked, "unread": 0}
 
     # --- preferences ------------------------------------------------------------------
-    @api("GET", "/api/v1/preferences/<string:recipient>")
+    @api("GET", "/api/v1/preferences/<string:recipient>", query={}, summary="通知偏好（渠道、免打扰、摘要）")
     def get_preferences(self, request, recipient):
         recipient = self.recipient(request, recipient)
         stored = self.store.prefs([recipient]).get(recipient) or {}
@@ -409,25 +415,28 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
                                         "end": effective.quiet[1].strftime("%H:%M")}
                               if effective.quiet else None}}
 
-    @api("PUT", "/api/v1/preferences/<string:recipient>")
+    @api("PUT", "/api/v1/preferences/<string:recipient>", query={}, body=preferences_in,
+         summary="设置通知偏好")
     def put_preferences(self, request, recipient):
         recipient = self.recipient(request, recipient)
-        data = preferences_in.load_or_raise(json_body(request))
+        data = request.input
         self.store.preferences.update_one({"_id": recipient}, {"$set": data}, upsert=True)
         return self.get_preferences(request, recipient)
 
     # --- deliveries for the office -----------------------------------------------------
-    @api("GET", "/api/v1/deliveries", roles=("admin", "reviewer"))
+    @api("GET", "/api/v1/deliveries", roles=("admin", "reviewer"),
+         query={"state": str, "channel": str, "recipient": str, "limit": str}, summary="投递记录")
     def deliveries(self, request):
-        query = {k: v for k, v in query_args(request, ("state", "channel", "recipient"),
-                                              ints=()).items() if v}
-        limit = int(request.args["limit"]) if request.args.get("limit", "").isdigit() else 100
+        query = {k: v for k, v in request.query.items() if v}
+        limit = min(int(request.args["limit"]), 1000) if small_int(
+            request.args.get("limit", "")) else 100
         docs = list(self.store.deliveries.find(query, {"body": 0}).sort("_id", 1).limit(limit))
         return {"count": self.store.deliveries.count_documents(query),
                 "items": [dict({k: v for k, v in d.items() if k != "_id"}, id=d["_id"])
                           for d in docs]}
 
-    @api("POST", "/api/v1/deliveries/<path:delivery_id>/retry", roles=("admin",))
+    @api("POST", "/api/v1/deliveries/<path:delivery_id>/retry", roles=("admin",), query={},
+         summary="重试失败的投递")
     def retry(self, request, delivery_id):
         d = self.store.deliveries.find_one({"_id": delivery_id})
         if d is None:
@@ -437,7 +446,8 @@ class NotifyService(rpc_clients.MembersLookup, platform.PlatformService):
         self.store.settle(delivery_id, state="pending", attempts=0, due_at=_iso(self.now()))
         return {"id": delivery_id, "state": "pending"}
 
-    @api("GET", "/api/v1/notify/rules", roles=("admin", "reviewer"))
+    @api("GET", "/api/v1/notify/rules", roles=("admin", "reviewer"), query={},
+         summary="通知规则与 Webhook")
     def list_rules(self, request):
         return {"items": [r.__dict__ for r in self.rules()],
                 "webhooks": [{"id": h["id"], "url": h["url"], "events": h.get("events")}

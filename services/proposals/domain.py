@@ -10,6 +10,8 @@ state does not allow the action (naming the state and the allowed actions),
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
+from services.common.decisions import Aggregate, See, Visibility
+from services.common.flow import Flow, Step
 from services.common.problems import Conflict, Forbidden, Invalid
 from services.common.workdays import WorkCalendar
 
@@ -135,40 +137,36 @@ def _system(actor, p):
     return actor.system or actor.admin
 
 
-# action: (states it is allowed in, who may do it, Chinese description of who)
-ACTIONS = {
-    "update_draft": ({"draft", "returned"}, _proposer_or_office, "提案人"),
-    "submit": ({"draft"}, _proposer_or_office, "提案人"),
-    "withdraw": ({"draft", "returned"}, _proposer_or_office, "提案人"),
-    "confirm_cosign": ({"cosigning"}, _invited, "受邀联名委员"),
-    "decline_cosign": ({"cosigning"}, _invited, "受邀联名委员"),
-    "close_cosigning": ({"cosigning"}, _system, "提案委"),
-    "classify": ({"submitted"}, _reviewer, "提案审查人员"),
-    "propose": ({"under_review"}, _reviewer, "提案审查人员"),
-    "decide": ({"under_review"}, _reviewer, "提案审查人员"),
-    "resubmit": ({"returned"}, _proposer_or_office, "提案人"),
-    "assign": ({"registered"}, _office, "提案委"),
-    "object": ({"assigned", "reassigned"}, _assigned_unit, "承办单位"),
-    "reassign": ({"unit_returned"}, _office, "提案委"),
-    "start": ({"assigned", "reassigned"}, _lead_unit, "主办单位"),
-    "contact": ({"in_handling", "rehandling"}, _lead_unit, "主办单位"),
-    "co_opinion": ({"in_handling", "rehandling"}, _co_unit, "协办单位"),
-    "request_extension": ({"in_handling", "rehandling"}, _lead_unit, "主办单位"),
-    "approve_extension": ({"in_handling", "rehandling"}, _office, "提案委"),
-    "answer": ({"in_handling", "rehandling"}, _lead_unit, "主办单位"),
-    "release": ({"answered"}, _reviewer, "提案审查人员"),
-    "send_back": ({"answered"}, _reviewer, "提案审查人员"),
-    "evaluate": ({"awaiting_evaluation"}, _evaluator, "提案人"),
-    "rehandle": ({"dissatisfied"}, _office, "提案委"),
-    "close": ({"satisfied", "basically_satisfied", "dissatisfied"}, _office, "提案委"),
-    "mark_key": (REGISTERED_ONWARD, _office, "提案委"),
-    "supervise": (HANDLING | {"answered", "unit_returned"}, _office, "提案委"),
-    "mark_excellent": ({"closed"}, _office, "提案委"),
+# action: the states it is allowed in, who may take it (and who that is, in Chinese)
+_STEPS = {
+    "update_draft": Step(frozenset({"draft", "returned"}), may=_proposer_or_office, who="提案人"),
+    "submit": Step(frozenset({"draft"}), may=_proposer_or_office, who="提案人"),
+    "withdraw": Step(frozenset({"draft", "returned"}), may=_proposer_or_office, who="提案人"),
+    "confirm_cosign": Step(frozenset({"cosigning"}), may=_invited, who="受邀联名委员"),
+    "decline_cosign": Step(frozenset({"cosigning"}), may=_invited, who="受邀联名委员"),
+    "close_cosigning": Step(frozenset({"cosigning"}), may=_system, who="提案委"),
+    "classify": Step(frozenset({"submitted"}), may=_reviewer, who="提案审查人员"),
+    "propose": Step(frozenset({"under_review"}), may=_reviewer, who="提案审查人员"),
+    "decide": Step(frozenset({"under_review"}), may=_reviewer, who="提案审查人员"),
+    "resubmit": Step(frozenset({"returned"}), may=_proposer_or_office, who="提案人"),
+    "assign": Step(frozenset({"registered"}), may=_office, who="提案委"),
+    "object": Step(frozenset({"assigned", "reassigned"}), may=_assigned_unit, who="承办单位"),
+    "reassign": Step(frozenset({"unit_returned"}), may=_office, who="提案委"),
+    "start": Step(frozenset({"assigned", "reassigned"}), may=_lead_unit, who="主办单位"),
+    "contact": Step(frozenset({"in_handling", "rehandling"}), may=_lead_unit, who="主办单位"),
+    "co_opinion": Step(frozenset({"in_handling", "rehandling"}), may=_co_unit, who="协办单位"),
+    "request_extension": Step(frozenset({"in_handling", "rehandling"}), may=_lead_unit, who="主办单位"),
+    "approve_extension": Step(frozenset({"in_handling", "rehandling"}), may=_office, who="提案委"),
+    "answer": Step(frozenset({"in_handling", "rehandling"}), may=_lead_unit, who="主办单位"),
+    "release": Step(frozenset({"answered"}), may=_reviewer, who="提案审查人员"),
+    "send_back": Step(frozenset({"answered"}), may=_reviewer, who="提案审查人员"),
+    "evaluate": Step(frozenset({"awaiting_evaluation"}), may=_evaluator, who="提案人"),
+    "rehandle": Step(frozenset({"dissatisfied"}), may=_office, who="提案委"),
+    "close": Step(frozenset({"satisfied", "basically_satisfied", "dissatisfied"}), may=_office, who="提案委"),
+    "mark_key": Step(REGISTERED_ONWARD, may=_office, who="提案委"),
+    "supervise": Step(HANDLING | {"answered", "unit_returned"}, may=_office, who="提案委"),
+    "mark_excellent": Step(frozenset({"closed"}), may=_office, who="提案委"),
 }
-
-
-def allowed_actions(state):
-    return sorted(a for a, (states, _, _) in ACTIONS.items() if state in states)
 
 
 def _pending_evaluators(p, actor):
@@ -217,11 +215,14 @@ def blocked(action, p, actor, today=None):
     return None
 
 
+FLOW = Flow("提案", STATE_LABELS, _STEPS, blocked=blocked)
+ACTIONS = FLOW.steps
+
+
 def actions_for(p, actor, today=None):
     """Exactly the actions ``actor`` can take on ``p`` now (``today`` for the
     ones bound to a date)."""
-    return [a for a in allowed_actions(p["state"])
-            if ACTIONS[a][1](actor, p) and blocked(a, p, actor, today) is None]
+    return FLOW.actions_for(p, actor, today)
 
 
 # --- the platform's rules ---------------------------------------------------
@@ -385,6 +386,32 @@ def received(body, *, origin, org, today):
 
 FEEDBACK_FIELDS = ("state", "number", "lead_unit", "answer_category", "evaluation", "key")
 
+# who sees a proposal: the office and reviewers all; a unit those it handles;
+# a member those they proposed or co-signed
+PROPOSALS = Aggregate("proposals", "提案", Visibility(
+    "提案", See("unit", "handlers"), See("member", "people")))
+
+
+def forwards(before, after, parent_org):
+    """True when this change sends the proposal up the link (a county's
+    decision to forward; a city's goes to the provincial adapter instead)."""
+    return bool(parent_org) and after["state"] == "forwarded" and before["state"] != "forwarded"
+
+
+def linked(before, after, *, parent_org, names=None, unit_names=None):
+    """The events for other platforms of a change from ``before`` to
+    ``after``: a forward goes up to ``parent_org`` (the linked parent, None
+    for a city) with the proposers' ``names``; progress on a proposal a lower
+    platform forwarded goes back down to it."""
+    out = []
+    if forwards(before, after, parent_org):
+        out.append(("proposal.referred", forward_payload(after, names or {}),
+                    after["forwarded"]["to"]))
+    back = feedback(before, after, unit_names or {})
+    if back:
+        out.append(("proposal.feedback", back, after["source"]["org"]))
+    return out
+
 
 def feedback(before, after, unit_names):
     """What the origin platform learns of a forwarded proposal's progress:
@@ -422,6 +449,14 @@ def upstream_change(p, body, seq):
         answer_category=(body.get("answer") or {}).get("category")))]
 
 
+def imported(doc):
+    """The one event of a proposal created by a history import (it feeds the
+    履职档案 and the figures)."""
+    return {}, [("proposal.imported", payload(
+        doc, actions=len(doc["history"]) - 1, submitted=bool(doc.get("submitted_at")),
+        registered=bool(doc.get("registered_at")), excellent=bool(doc.get("excellent"))))]
+
+
 def payload(p, **extra):
     """Event payload: identifiers and public facts only, never contacts."""
     body = {"proposal_id": p["_id"], "number": p.get("number"), "title": p.get("title"),
@@ -448,17 +483,7 @@ def act(p, action, data, actor, rules, today, ctx=None):
     top-level fields to set and ``events`` a list of ``(type, payload)``."""
     if action not in ACTIONS:
         raise Invalid({"action": ["未知的操作"]})
-    states, may, who = ACTIONS[action]
-    if not may(actor, p):
-        raise Forbidden(f"只有{who}可以执行此操作")
-    if p["state"] not in states:
-        raise Conflict(f"提案当前状态为“{STATE_LABELS[p['state']]}”，不能执行该操作",
-                       current_state=p["state"], allowed_actions=actions_for(p, actor))
-    problem = blocked(action, p, actor, today)
-    if problem is not None:
-        if isinstance(problem, Conflict):
-            problem.extra["allowed_actions"] = actions_for(p, actor, today)
-        raise problem
+    FLOW.check(p, action, actor, today)
     new = dict(p)
     events = _HANDLERS[action](new, dict(data or {}), actor, rules, today, ctx or Context())
     if new["state"] in STATES:
@@ -935,3 +960,29 @@ def scan(p, rules, today):
                 k: v for k, v in _open_deadlines(p) if v < today.isoformat()}}))
     new = dict(p, **fields)
     return fields, [(t, payload(new, **extra)) for t, extra in events]
+
+
+# --- handling units (承办单位) -------------------------------------------------
+UNITS = Aggregate("units", "承办单位")   # contacts are hidden by the view, not the path
+
+
+def unit_payload(doc):
+    """A unit in events: no contact people."""
+    return {"unit_id": doc["_id"], "name": doc["name"], "kind": doc["kind"],
+            "topics": doc.get("topics") or [], "active": bool(doc.get("active"))}
+
+
+def new_unit(data, unit_id):
+    doc = dict(data, _id=unit_id, active=int(data["active"]))
+    return doc, [("unit.created", unit_payload(doc))]
+
+
+def update_unit(unit, data):
+    """The office changed a unit: (fields, events), nothing when nothing changed."""
+    data = dict(data)
+    if "active" in data:
+        data["active"] = int(data["active"])
+    fields = {k: v for k, v in data.items() if unit.get(k) != v}
+    if not fields:
+        return {}, []
+    return fields, [("unit.updated", unit_payload(dict(unit, **fields)))]

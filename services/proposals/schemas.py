@@ -2,7 +2,8 @@
 from marshmallow import fields, validate
 
 from services.common.schemas import (BaseSchema, Bool, Contacts, Date, Int, Length, Nested,
-                                     OneOf, Seq, Str, StrList, action_schema, messages)
+                                     OneOf, Seq, Str, StrList, View, action_schema,
+                                     messages)
 
 from . import domain
 
@@ -73,7 +74,7 @@ ACTIONS = {
         ["accepted", "overridden"], ["采纳建议", "人工指定"])), **_units),
     "object": action_schema("Object", reason=Str(required=True, validate=Length(1, 1000))),
     "start": action_schema("Start"),
-    "contact": action_schema("Contact", method=Str(required=True, validate=OneOf(
+    "contact": action_schema("ContactProposer", method=Str(required=True, validate=OneOf(
         ["phone", "visit", "meeting", "other"], ["电话", "走访", "座谈", "其他"])),
         note=Str(load_default=None, validate=Length(max=1000))),
     "co_opinion": action_schema("CoOpinion", text=Str(required=True, validate=Length(1, 5000))),
@@ -145,3 +146,32 @@ proposal_in = ProposalIn()
 unit_in = UnitIn()
 unit_patch = UnitPatch()
 import_in = ImportIn()
+
+
+# --- answers (for the OpenAPI document; extra fields are allowed) ------------
+class ProposalView(View):
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    number = fields.Integer(allow_none=True)
+    title = fields.String()
+    state = fields.String(required=True, validate=validate.OneOf(domain.STATES))
+    state_label = fields.String()
+    kind = fields.String(validate=validate.OneOf(("member", "collective", "linked")))
+    type = fields.String(validate=validate.OneOf(list(domain.TYPES)))
+    year = fields.Integer()
+    category = fields.String(allow_none=True)
+    lead_member = fields.String(allow_none=True)
+    lead_unit = fields.String(allow_none=True)
+    co_units = fields.List(fields.String())
+    key = fields.Integer()
+    allowed_actions = fields.List(fields.String(), metadata={
+        "description": "what the caller can do now (each is POST …/actions/<action>)"})
+
+
+class UnitView(View):
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String()
+    topics = fields.List(fields.String())
+    active = fields.Boolean()

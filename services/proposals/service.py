@@ -7,21 +7,26 @@ from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
 from services.common import linkage, rollup, service as platform
-from services.common.http import api, json_body, moment_param, page, page_params, query_args
+from services.common.decisions import Decision
+from services.common.http import api, moment_param, page, page_params, small_int
 from services.common.inbox import idempotent
 from services.common.linkage import linked_handler
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
 from services.common.observability import CALENDAR_UNCOVERED_YEARS
 from services.common.outbox import OutboxRelay, strip_internal
-from services.common.problems import Conflict, Forbidden, Invalid, NotFound, Unavailable
-from services.common import rpc as rpc_clients
-from services.common.xlsx import workbook, xlsx_response
+from services.common.problems import Conflict, Forbidden, Invalid, Unavailable
+from services.common.xlsx import XLSX, workbook, xlsx_response
+from services.members.client import MembersLookup
 
 from . import domain, history_import, statistics, unit_suggestions
-from . import events  # noqa: F401  the event registry Change.event checks
-from .schemas import ACTIONS, import_in, proposal_in, unit_in, unit_patch
+from .domain import PROPOSALS, UNITS
+from .events import EVENTS  # noqa: F401  the event registry Change.event checks
+from .schemas import (ACTIONS, ProposalView, UnitView, import_in, proposal_in, unit_in,
+                      unit_patch)
 from .store import FILTERS, INDEXES, INT_FILTERS, ProposalStore
+
+QUERY = {k: int if k in INT_FILTERS else str for k in FILTERS}
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ def rollup_figures(db, year):
     return figures
 
 
-class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.PlatformService):
+class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService):
     name = "proposals"
     rollup_kind = "proposals"
 
@@ -69,27 +74,8 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
     def proposer_names(self, docs):
         return self.member_names(d["lead_member"] for d in docs if d.get("lead_member"))
 
-    def scope(self, principal):
-        """Query narrowing proposals to what ``principal`` may see."""
-        if principal.has_any(STAFF):
-            return None
-        ors = [{"handlers": u} for u in sorted(principal.ids("unit"))] + \
-              [{"people": m} for m in sorted(principal.ids("member"))]
-        if not ors:
-            raise Forbidden("当前角色无权查看提案")
-        return ors[0] if len(ors) == 1 else {"$or": ors}
-
-    @staticmethod
-    def may_see(doc, principal):
-        return (principal.has_any(STAFF)
-                or bool(principal.ids("unit") & set(doc.get("handlers") or ()))
-                or bool(principal.ids("member") & set(doc.get("people") or ())))
-
     def visible(self, request, proposal_id):
-        doc = self.store.get(proposal_id)
-        if doc is None or not self.may_see(doc, request.principal):
-            raise NotFound(f"提案 {proposal_id} 不存在")
-        return doc
+        return PROPOSALS.load(self.db, proposal_id, request.principal)
 
     def view(self, doc, request, full=False):
         out = strip_internal(doc)
@@ -130,28 +116,29 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         return ctx
 
     # --- proposals ------------------------------------------------------------
-    @api("POST", "/api/v1/proposals")
+    @api("POST", "/api/v1/proposals", query={}, body=proposal_in, response=ProposalView,
+         status=201, summary="提出提案（草稿）")
     def create(self, request):
         actor = self.actor(request)
         if not (actor.admin or actor.ids("member")):
             raise Forbidden("只有委员或政协办公室可以提出提案")
-        data = proposal_in.load_or_raise(json_body(request))
+        data = request.input
         members = self.lookup_members([data.get("lead_member")] + data["cosigners"]
                                       + sorted(actor.ids("member")))
         doc, events = domain.new_proposal(
             data, actor, proposal_id=f"{self.identity.org_code}-{uuid.uuid4().hex[:12]}",
             org=self.identity.org_code, today=self.today(), members=members)
         similar = self.similar_to(doc)
-        self.store.aggregates.create(doc, self.change(request).batch(doc["_id"], 0, events))
-        body = self.view(self.store.get(doc["_id"]), request, full=True)
+        body = self.view(self.insert(request, PROPOSALS, doc, ({}, events)), request, full=True)
         body["similar"] = similar
         return 201, {"Location": f"/api/v1/proposals/{doc['_id']}"}, body
 
-    @api("GET", "/api/v1/proposals")
+    @api("GET", "/api/v1/proposals", query=QUERY, paged=200, response=ProposalView,
+         summary="提案列表（按角色可见）")
     def list_proposals(self, request):
         limit, after = page_params(request)
         filters = self.filters(request)
-        scope = self.scope(request.principal)
+        scope = PROPOSALS.visibility.query(request.principal)
         docs = self.store.search(filters, scope, limit, after)
         return page([self.view(d, request) for d in docs], limit)
 
@@ -159,7 +146,7 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         unknown = [k for k in request.args if k not in FILTERS + ("limit", "cursor")]
         errors = {k: ["不支持的查询参数"] for k in unknown}
         for k in INT_FILTERS:
-            if k in request.args and not request.args[k].isdigit():
+            if k in request.args and not small_int(request.args[k]):
                 errors[k] = ["必须是整数"]
         if request.args.get("state") and request.args["state"] not in domain.STATES:
             errors["state"] = ["未知的状态"]
@@ -167,42 +154,40 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
             raise Invalid(errors)
         return {k: v for k, v in request.args.items() if k in FILTERS}
 
-    @api("GET", "/api/v1/proposals/<string:proposal_id>")
+    @api("GET", "/api/v1/proposals/<string:proposal_id>", query={}, response=ProposalView,
+         summary="提案详情")
     def read_proposal(self, request, proposal_id):
         return self.view(self.visible(request, proposal_id), request, full=True)
 
-    @api("PATCH", "/api/v1/proposals/<string:proposal_id>")
+    @api("PATCH", "/api/v1/proposals/<string:proposal_id>", query={}, body=ACTIONS["update_draft"],
+         response=ProposalView, summary="修改草稿")
     def update_draft(self, request, proposal_id):
         return self.act(request, proposal_id, "update_draft")
 
-    @api("POST", "/api/v1/proposals/<string:proposal_id>/actions/<string:action>")
+    @api("POST", "/api/v1/proposals/<string:proposal_id>/actions/<string:action>", query={},
+         body=ACTIONS, response=ProposalView, summary="提案办理操作")
     def act(self, request, proposal_id, action):
-        schema = ACTIONS.get(action)
-        if schema is None:
-            raise NotFound(f"未知的操作 {action}", allowed_actions=sorted(ACTIONS))
-        data = schema.load_or_raise(json_body(request))
-        p = self.visible(request, proposal_id)
-        expected = data.pop("seq", None)
-        expected = p["seq"] if expected is None else expected
-        if expected != p["seq"]:
-            raise Conflict("提案已被他人修改，请刷新后重试", current_seq=p["seq"],
-                           current_state=p["state"])
-        fields, events = domain.act(p, action, data, self.actor(request), self.rules(),
-                                    self.today(), self.context(action, p, data))
-        linked = self.linked_events(p, dict(p, **fields))
-        self.store.aggregates.change(proposal_id, expected, fields, self.change(request).batch(
-            proposal_id, expected, events, linked))
-        body = self.view(self.store.require(proposal_id), request, full=True)
+        data = request.input
+
+        def decide(p):
+            fields, events = domain.act(p, action, data, self.actor(request), self.rules(),
+                                        self.today(), self.context(action, p, data))
+            return Decision(fields, events, self.linked_events(p, dict(p, **fields)))
+        doc = self.command(request, PROPOSALS, proposal_id, decide,
+                           expected=data.pop("seq", None))
+        body = self.view(doc, request, full=True)
         if action in ("update_draft", "submit", "classify"):
-            body["similar"] = self.similar_to(self.store.get(proposal_id))
+            body["similar"] = self.similar_to(doc)
         return body
 
-    @api("GET", "/api/v1/proposals/<string:proposal_id>/similar", roles=STAFF)
+    @api("GET", "/api/v1/proposals/<string:proposal_id>/similar", roles=STAFF, query={},
+         summary="相似提案（并案候选）")
     def similar(self, request, proposal_id):
         doc = self.store.require(proposal_id)
         return {"proposal_id": proposal_id, "items": self.similar_to(doc)}
 
-    @api("GET", "/api/v1/proposals/<string:proposal_id>/routing", roles=STAFF)
+    @api("GET", "/api/v1/proposals/<string:proposal_id>/routing", roles=STAFF, query={},
+         summary="承办单位建议")
     def routing(self, request, proposal_id):
         doc = self.store.require(proposal_id)
         units = [dict(u, id=u["_id"]) for u in self.store.active_units().values()]
@@ -215,9 +200,10 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         return advice
 
     # --- history import, scan, statistics -------------------------------------
-    @api("POST", "/api/v1/proposals/import", roles=("admin",))
+    @api("POST", "/api/v1/proposals/import", roles=("admin",), query={}, body=import_in,
+         summary="导入历史提案")
     def import_history(self, request):
-        records = import_in.load_or_raise(json_body(request))["proposals"]
+        records = request.input["proposals"]
         ids = set()
         for r in records:
             ids.add(r["proposal"].get("lead_member"))
@@ -240,12 +226,7 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
             next_number=self.store.next_number, today=self.today())
         report["received"] = len(records)
         report["errors"] = report_errors + report["errors"]
-        change = self.change(request)
-        self.store.aggregates.create_many(
-            [(doc, [change.event("proposal.imported", doc["_id"], 1, domain.payload(
-                doc, actions=len(doc["history"]) - 1, submitted=bool(doc.get("submitted_at")),
-                registered=bool(doc.get("registered_at")),
-                excellent=bool(doc.get("excellent"))))]) for doc in docs])
+        self.insert_many(request, PROPOSALS, [(doc, domain.imported(doc)) for doc in docs])
         return report
 
     @timer(interval=3600)
@@ -269,7 +250,8 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         return [f"工作日历缺少 {y} 年的节假日安排，期限计算会把法定节假日当作工作日，请按国务院通知补充"
                 for y in years]
 
-    @api("POST", "/api/v1/proposals/scan", roles=("admin",))
+    @api("POST", "/api/v1/proposals/scan", roles=("admin",), query={"today": str},
+         summary="立即执行期限扫描（?today= 为演练）")
     def scan(self, request):
         """Runs the deadline scan now (the timer runs it hourly).
         ``?today=YYYY-MM-DD`` of another day is a drill: a dry run that reports
@@ -283,7 +265,6 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
 
     def scan_all(self, today, dry_run=False):
         rules = self.rules()
-        change = self.change(actor="system:scan")
         report = {"today": today.isoformat(), "scanned": 0, "reminders": 0, "overdue": 0,
                   "cosigning_closed": 0, "conflicts": 0, "dry_run": dry_run}
         if dry_run:
@@ -300,8 +281,7 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
                     for t, body in events]
             else:
                 try:
-                    self.store.aggregates.change(p["_id"], p["seq"], fields,
-                                                 change.batch(p["_id"], p["seq"], events))
+                    self.commit(None, PROPOSALS, p, (fields, events), actor="system:scan")
                 except Conflict:  # changed meanwhile: the next scan sees the new state
                     report["conflicts"] += 1
                     continue
@@ -316,24 +296,27 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         if unknown:
             raise Invalid({k: ["不支持的查询参数"] for k in unknown})
         year, session = request.args.get("year"), request.args.get("session")
-        if year is not None and not (year.isdigit() and 2000 <= int(year) <= 2100):
+        if year is not None and not (small_int(year) and 2000 <= int(year) <= 2100):
             raise Invalid({"year": ["年度应为四位数字"]})
         if session is None and year is None:
             year = str(self.today().year)
         return (int(year) if year and not session else None), session
 
-    @api("GET", "/api/v1/proposals/statistics", roles=STAFF)
+    @api("GET", "/api/v1/proposals/statistics", roles=STAFF,
+         query={"year": int, "session": str}, summary="提案统计")
     def statistics(self, request):
         year, session = self.period(request)
         return statistics.compute(self.store.for_period(year, session), year, session)
 
-    @api("GET", "/api/v1/proposals/statistics/counties", roles=STAFF)
+    @api("GET", "/api/v1/proposals/statistics/counties", roles=STAFF, query={"year": int},
+         summary="各县提案统计（联动汇总）")
     def county_statistics(self, request):
         """Each linked county's proposal figures, kept current by its roll-up."""
-        year = query_args(request, ("year",)).get("year") or self.today().year
+        year = request.query.get("year") or self.today().year
         return {"year": year, "items": self.county_figures(year)}
 
-    @api("GET", "/api/v1/proposals/statistics.xlsx", roles=STAFF)
+    @api("GET", "/api/v1/proposals/statistics.xlsx", roles=STAFF,
+         query={"year": int, "session": str}, content_type=XLSX, summary="提案统计表（Excel）")
     def statistics_xlsx(self, request):
         year, session = self.period(request)
         docs = self.store.for_period(year, session)
@@ -346,7 +329,8 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
                           (list_row(d, names, unit_names) for d in listed))])
         return xlsx_response(body, f"提案统计-{name}.xlsx")
 
-    @api("GET", "/api/v1/proposals/export.xlsx", roles=STAFF)
+    @api("GET", "/api/v1/proposals/export.xlsx", roles=STAFF, query=QUERY, content_type=XLSX,
+         summary="提案目录（Excel）")
     def export(self, request):
         filters = self.filters(request)
         docs = list(self.store.all(self.store.query(filters), {"history": 0}))
@@ -356,19 +340,19 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         return xlsx_response(body, "提案目录.xlsx")
 
     # --- units (承办单位) --------------------------------------------------------
-    @api("POST", "/api/v1/units", roles=("admin",))
+    @api("POST", "/api/v1/units", roles=("admin",), query={}, body=unit_in, response=UnitView,
+         status=201, summary="新增承办单位")
     def create_unit(self, request):
-        data = unit_in.load_or_raise(json_body(request))
+        data = request.input
         unit_id = data.pop("id")
         if self.store.unit(unit_id) is not None:
             raise Conflict(f"承办单位编码 {unit_id} 已存在")
-        doc = dict(data, _id=unit_id, active=int(data["active"]))
-        event = self.change(request).event("unit.created", unit_id, 1, unit_payload(doc))
-        self.store.unit_aggregates.create(doc, [event])
+        doc, events = domain.new_unit(data, unit_id)
         return 201, {"Location": f"/api/v1/units/{unit_id}"}, self.unit_view(
-            self.store.unit(unit_id), request)
+            self.insert(request, UNITS, doc, ({}, events)), request)
 
-    @api("GET", "/api/v1/units")
+    @api("GET", "/api/v1/units", query={"active": str}, paged=200, response=UnitView,
+         summary="承办单位列表")
     def list_units(self, request):
         limit, after = page_params(request, default=100)
         active = request.args.get("active")
@@ -376,25 +360,19 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
                                      else active in ("1", "true"))
         return page([self.unit_view(d, request) for d in docs], limit)
 
-    @api("GET", "/api/v1/units/<string:unit_id>")
+    @api("GET", "/api/v1/units/<string:unit_id>", query={}, response=UnitView,
+         summary="承办单位详情")
     def get_unit(self, request, unit_id):
         return self.unit_view(self.store.require_unit(unit_id), request)
 
-    @api("PATCH", "/api/v1/units/<string:unit_id>", roles=("admin",))
+    @api("PATCH", "/api/v1/units/<string:unit_id>", roles=("admin",), query={}, body=unit_patch,
+         response=UnitView, summary="修改承办单位")
     def update_unit(self, request, unit_id):
-        data = unit_patch.load_or_raise(json_body(request))
-        unit = self.store.require_unit(unit_id)
+        data = dict(request.input)
         expected = data.pop("seq", None)
-        expected = unit["seq"] if expected is None else expected
-        if "active" in data:
-            data["active"] = int(data["active"])
-        fields = {k: v for k, v in data.items() if unit.get(k) != v}
-        if fields:
-            new = dict(unit, **fields)
-            event = self.change(request).event("unit.updated", unit_id, expected + 1,
-                                               unit_payload(new))
-            self.store.unit_aggregates.change(unit_id, expected, fields, [event])
-        return self.unit_view(self.store.require_unit(unit_id), request)
+        return self.unit_view(self.command(request, UNITS, unit_id,
+                                           lambda unit: domain.update_unit(unit, data),
+                                           expected=expected), request)
 
     def unit_view(self, doc, request):
         out = strip_internal(doc)
@@ -423,30 +401,24 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
             org=self.identity.org_code, today=self.today(),
             members=self.lookup_members([member]))
         doc["source"] = {"request_id": p["request_id"], "station_id": p["station_id"]}
-        self.store.aggregates.create_once(
-            doc, self.change(actor="system:liaison").batch(doc["_id"], 0, events))
+        self.insert(None, PROPOSALS, doc, ({}, events), actor="system:liaison", once=True)
 
     # --- 联动提案 (三级联动) ---------------------------------------------------------
     def linked_events(self, before, after):
-        """A decision to forward sends the proposal up the link (a county to
-        its city; a city's forward is for the provincial adapter, by its local
-        event); progress on a proposal a county forwarded goes back down."""
-        out = []
-        if (after["state"] == "forwarded" and before["state"] != "forwarded"
-                and self.identity.uplink):
+        """The domain's linked events of this change, with the names they
+        carry looked up here (a county forwards; a city feeds back)."""
+        parent = self.identity.uplink
+        names = {}
+        if domain.forwards(before, after, parent):
             people = domain.proposers(after)
             try:  # names are a courtesy: forwarding works with members down
                 names = self.member_names(people) if people else {}
             except Unavailable:
                 names = {}
-            out.append(("proposal.referred", domain.forward_payload(after, names),
-                        after["forwarded"]["to"], linkage.UP))
         unit = self.store.unit(after["lead_unit"]) if after.get("source") and \
             after.get("lead_unit") else None
-        back = domain.feedback(before, after, {unit["_id"]: unit["name"]} if unit else {})
-        if back:
-            out.append(("proposal.feedback", back, after["source"]["org"], linkage.DOWN))
-        return out
+        return domain.linked(before, after, parent_org=parent, names=names,
+                             unit_names={unit["_id"]: unit["name"]} if unit else {})
 
     @linked_handler(linkage.UP, "proposal.referred")
     @idempotent("proposals.on_proposal_forwarded")   # its inbox key and queue since 0.1
@@ -454,19 +426,16 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         """A county's proposal beyond its remit: into this platform's review."""
         doc, events = domain.received(event["payload"], origin=event["origin"],
                                       org=self.identity.org_code, today=self.today())
-        self.store.aggregates.create_once(
-            doc, self.change(actor=f"org:{event['origin']}").batch(doc["_id"], 0, events))
+        self.insert(None, PROPOSALS, doc, ({}, events), actor=f"org:{event['origin']}", once=True)
 
     @linked_handler(linkage.DOWN, "proposal.feedback")
     @idempotent("proposals.on_proposal_feedback")
     def on_proposal_feedback(self, event):
         """The city's progress on a proposal this county forwarded: shown on
         the original (a Conflict retries the delivery)."""
-        p = self.store.require(event["payload"]["proposal_id"])
-        fields, events = domain.upstream_change(p, event["payload"], event["seq"])
-        if fields:
-            self.store.aggregates.change(p["_id"], p["seq"], fields, self.change(
-                actor=f"org:{event['origin']}").batch(p["_id"], p["seq"], events))
+        self.command(None, PROPOSALS, event["payload"]["proposal_id"],
+                     lambda p: domain.upstream_change(p, event["payload"], event["seq"]),
+                     actor=f"org:{event['origin']}")
 
     # --- RPC for other services -------------------------------------------------
     @rpc
@@ -480,12 +449,6 @@ class ProposalsService(rpc_clients.MembersLookup, rollup.Receiver, platform.Plat
         doc = self.store.unit(unit_id)
         return {"unit_id": unit_id, "name": doc["name"],
                 "contacts": doc.get("contacts") or []} if doc else None
-
-
-def unit_payload(doc):
-    """A unit in events: no contact people."""
-    return {"unit_id": doc["_id"], "name": doc["name"], "kind": doc["kind"],
-            "topics": doc.get("topics") or [], "active": bool(doc.get("active"))}
 
 
 def list_row(d, names, units=None):

@@ -30,7 +30,6 @@ class ProposalStore:
         self.units = db["units"]
         self.counters = db["counters"]
         self.aggregates = Aggregates(self.collection)
-        self.unit_aggregates = Aggregates(self.units)
 
     # proposals
     def get(self, proposal_id):

@@ -112,3 +112,48 @@ def test_every_idempotent_handler_has_an_explicit_unique_inbox_key():
     with pytest.raises(TypeError):
         from services.common.inbox import idempotent
         idempotent(lambda self, event: None)
+
+
+def test_exports_show_text_as_text_under_a_title_excel_accepts():
+    """What people typed is shown, never run as a formula; a session name with
+    characters a sheet title cannot have still exports."""
+    import io
+
+    import openpyxl
+
+    from services.common.xlsx import workbook
+    body = workbook([("2026年[一次]会议/提案", ["案由"], [['=HYPERLINK("http://x")'], ["好\x01"]])])
+    sheet = openpyxl.load_workbook(io.BytesIO(body)).worksheets[0]
+    assert sheet.title == "2026年_一次_会议_提案"
+    cells = [(c.value, c.data_type) for row in sheet.iter_rows(min_row=2) for c in row]
+    assert cells == [('=HYPERLINK("http://x")', "s"), ("好", "s")]
+
+
+def test_visibility_is_one_rule_for_lists_and_single_documents():
+    """The list filter and the single-document check come from one declaration
+    and agree on every document (checked by evaluating the filter here)."""
+    from services.common.auth import Principal
+    from services.common.decisions import See, Visibility
+    from services.common.problems import Forbidden
+    rule = Visibility("诉求", See("station", "station_id"), See("member", "members"),
+                      See("sub", "filed_by", role="citizen"))
+    docs = [{"station_id": "s1", "members": ["m1", "m2"], "filed_by": "c1"},
+            {"station_id": "s2", "members": [], "filed_by": "c2"},
+            {"station_id": "s3", "members": ["m2"], "filed_by": None}]
+
+    def matches(query, doc):
+        if query is None:
+            return True
+        if "$or" in query:
+            return any(matches(q, doc) for q in query["$or"])
+        (field, value), = query.items()
+        held = doc.get(field)
+        return value in held if isinstance(held, list) else held == value
+    for roles, sub in [(("station:s1",), "x"), (("member:m2",), "x"), (("citizen",), "c2"),
+                       (("station:s2", "member:m1"), "x"), (("admin",), "x")]:
+        p = Principal(sub=sub, org="140428", roles=roles)
+        assert [rule.allows(d, p) for d in docs] == [matches(rule.query(p), d) for d in docs]
+    assert [rule.allows(d, Principal("c1", "140428", ("citizen",))) for d in docs] == \
+        [True, False, False]
+    with pytest.raises(Forbidden):
+        rule.query(Principal("u", "140428", ("unit:u1",)))

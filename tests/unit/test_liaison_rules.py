@@ -86,8 +86,10 @@ def test_request_roles_and_decline_back_to_dispatch():
         step(r, "accept", m2)
     r, events = step(r, "decline", m1, reason="外出")
     assert r["state"] == "filed" and r["declined_by"] == ["m1"] and r["member_id"] is None
-    with pytest.raises(Conflict) as exc:
+    with pytest.raises(Forbidden):         # no longer theirs: 403 comes before 409
         step(r, "accept", m1)
+    with pytest.raises(Conflict) as exc:   # the station may close, not a filed request
+        step(r, "close", staff, result="x", resolved=True)
     assert exc.value.extra["allowed_actions"] == ["dispatch"]
     r, _ = step(r, "dispatch", staff, member_id="m2")
     r, _ = step(r, "accept", m2)

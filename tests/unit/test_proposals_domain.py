@@ -120,10 +120,10 @@ def test_no_sequence_reaches_an_undefined_state(data):
     ctx = context()
     today = date(2026, 3, 2)
     for _ in range(data.draw(st.integers(1, 80))):
-        allowed = domain.allowed_actions(p["state"])
+        allowed = domain.FLOW.allowed(p["state"])
         action = data.draw(st.sampled_from(allowed)) if allowed and data.draw(
             st.integers(0, 9)) else data.draw(st.sampled_from(sorted(domain.ACTIONS)))
-        able = [a for a in ACTORS if domain.ACTIONS[action][1](a, p)]
+        able = [a for a in ACTORS if domain.ACTIONS[action].may(a, p)]
         actor = data.draw(st.sampled_from(able)) if able and data.draw(
             st.integers(0, 5)) else data.draw(st.sampled_from(ACTORS))
         payload = data.draw(st.sampled_from(DATA.get(action, [{}])))
@@ -284,7 +284,7 @@ def test_offered_actions_are_exactly_those_that_succeed(data):
                     assert any(o is not None for o in outcomes), (action, actor.sub, p["state"])
                 else:
                     assert all(o is None for o in outcomes), (action, actor.sub, p["state"])
-        allowed = domain.allowed_actions(p["state"])
+        allowed = domain.FLOW.allowed(p["state"])
         if not allowed:
             break
         action = data.draw(st.sampled_from(allowed))

@@ -1,0 +1,77 @@
+"""The command path: every change to an aggregate runs one sequence.
+
+    load → visibility → seq check → pure domain decision → save (fields and
+    events, local and linked, in one outbox write) → view
+
+The service names the aggregate (``Aggregate``: its collection, what it is
+called, who may see it) and passes the domain's decision function; the kernel
+does the rest the same way everywhere. The problems come in one order: 404
+(absent, or not visible to the caller), then 403 (the caller may not take the
+action), then 409 (a stale ``seq``, or a state that does not allow it).
+
+A domain function returns a ``Decision``: the fields to set, the events, and
+the events for other platforms (``linked``: ``(type, payload, to_org)``; the
+link exchange comes from the event registry). The domain decides those, given
+the parent's or the origin's org code; the service only runs the path.
+"""
+from .decisions import Decision, check_seq
+from .http import page, page_params
+from .mongo import find_page
+from .outbox import Aggregates
+
+
+class CommandPath:
+    """The sequence, as methods of a service (mixed into ``PlatformService``)."""
+
+    def command(self, request, aggregate, aggregate_id, decide, *, expected=None,
+                actor=None, principal=None):
+        """Load (404), check ``expected`` seq (409), ``decide(doc)`` (pure; its
+        403/409/422), save; returns the stored document."""
+        if principal is None and request is not None:
+            principal = request.principal
+        doc = aggregate.load(self.db, aggregate_id, principal)
+        check_seq(doc, expected)
+        return self.commit(request, aggregate, doc, Decision.of(decide(doc)), actor=actor)
+
+    def commit(self, request, aggregate, doc, decision, actor=None):
+        """Store ``decision`` on ``doc`` with its events (optimistic on ``seq``)."""
+        decision = Decision.of(decision)
+        events = self.change(request, actor=actor).batch(
+            doc["_id"], doc["seq"], decision.events, decision.routed())
+        if decision.fields or events or decision.unset:
+            Aggregates(self.db[aggregate.collection]).change(
+                doc["_id"], doc["seq"], decision.fields, events, unset=decision.unset)
+        return self.db[aggregate.collection].find_one({"_id": doc["_id"]})
+
+    def insert(self, request, aggregate, doc, decision=None, actor=None, once=False):
+        """Insert ``doc`` with the decision's events; with ``once``, a
+        document of that id already there is kept (False returned)."""
+        decision = Decision.of(decision or Decision())
+        events = self.change(request, actor=actor).batch(
+            doc["_id"], 0, decision.events, decision.routed())
+        store = Aggregates(self.db[aggregate.collection])
+        if once:
+            return store.create_once(doc, events)
+        store.create(doc, events)
+        return self.db[aggregate.collection].find_one({"_id": doc["_id"]})
+
+    def insert_many(self, request, aggregate, docs_and_decisions, actor=None):
+        """Insert many new documents, each with its decision's events, in one
+        ordered bulk write (imports)."""
+        change = self.change(request, actor=actor)
+        batch = []
+        for doc, decision in docs_and_decisions:
+            decision = Decision.of(decision)
+            batch.append((doc, change.batch(doc["_id"], 0, decision.events, decision.routed())))
+        Aggregates(self.db[aggregate.collection]).create_many(batch)
+
+    def listing(self, request, aggregate, view, renames=None, default_limit=50):
+        """A page of ``aggregate`` as the caller may see it, filtered by the
+        endpoint's declared query parameters (``request.query``; ``renames``
+        maps a parameter to its field); each document shown by ``view``."""
+        limit, after = page_params(request, default=default_limit)
+        query = {(renames or {}).get(k, k): v for k, v in request.query.items()}
+        if aggregate.visibility is not None:
+            query = aggregate.visibility.narrow(query, request.principal)
+        docs = find_page(self.db[aggregate.collection], query, limit, after)
+        return page([view(d) for d in docs], limit)
