@@ -13,8 +13,9 @@ up: deps
 down:
 	@if [ -x $(VENV)/bin/zhzx ]; then $(VENV)/bin/zhzx down --pair; else echo "nothing to stop"; fi
 
+# The suite as parallel pytest processes (tests/parallel.py); `pytest` alone runs it serially.
 test: deps
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m tests.parallel
 
 # Random faults against a supervised pair for ZHZX_SOAK_SECONDS (default 600);
 # prints the table recorded in docs/reliability.md.

@@ -36,10 +36,31 @@ class LaunchError(RuntimeError):
     pass
 
 
+_next_port = []
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now: the OS's choice, or the next free one of
+    ``ZHZX_PORT_RANGE`` (``lo-hi``) so that processes started side by side
+    (the test groups) never pick each other's ports."""
+    span = os.environ.get("ZHZX_PORT_RANGE")
+    if not span:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    lo, hi = (int(x) for x in span.split("-"))
+    if not _next_port:
+        _next_port.append(lo + os.getpid() % (hi - lo))
+    for _ in range(hi - lo):
+        port = _next_port[0]
+        _next_port[0] = lo + (port + 1 - lo) % (hi - lo)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise LaunchError(f"no free port in ZHZX_PORT_RANGE {span}")
 
 
 def port_open(port, host="127.0.0.1"):

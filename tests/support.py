@@ -149,12 +149,17 @@ class EventProbe:
                 self.received.append(json.loads(body) if isinstance(body, (str, bytes))
                                      else body)
 
-    def wait_for(self, count, timeout=20):
+    def wait_for(self, count, timeout=20, where=None):
+        """Every event received so far, once at least ``count`` of them
+        (of those matching ``where``, when given) have arrived."""
+        def matching():
+            return [e for e in self.received if where is None or where(e)]
+
         def enough():
             self._drain()
-            return len(self.received) >= count
+            return len(matching()) >= count
         wait_until(enough, timeout, what=f"{count} events on {self.exchange.name}")
-        return self.received
+        return matching()
 
     def close(self):
         try:

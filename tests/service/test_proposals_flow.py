@@ -142,8 +142,8 @@ def test_whole_lifecycle_with_rehandling_emits_every_transition(county):
                 "proposal.evaluated", "proposal.evaluated", "proposal.rehandling",
                 "proposal.answered", "proposal.answer_released", "proposal.evaluated",
                 "proposal.evaluated", "proposal.closed"]
-    received = county.events.wait_for(len(expected))
-    mine = [e for e in received if e["aggregate_id"] == pid]
+    mine = county.events.wait_for(len(expected), where=lambda e: e["aggregate_id"] == pid)
+    received = county.events.received
     assert [e["type"] for e in mine] == expected
     assert [e["seq"] for e in mine] == list(range(1, len(expected) + 1))
     assert all(e["origin"] == "140428" for e in mine)

@@ -1,0 +1,84 @@
+"""`make test`: the suite in a few pytest processes at once.
+
+Most of the suite waits on brokers, databases and processes rather than on the
+CPU, so it runs as parallel pytest processes, each with its own broker and Mongo
+wire server (the `infra` fixture) and each on its own range of ports. pytest-xdist cannot
+drive eventlet-patched workers, hence plain processes.
+
+Every test file belongs to exactly one group: the groups below name the long
+ones; any other file joins the group that is shortest by the weights. Each
+group's output is printed whole when it ends; the exit status is the first
+failing group's, or 0.
+
+    python -m tests.parallel [pytest options…]
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# the long-running files, in groups of about equal length (seconds, measured)
+GROUPS = [
+    {"tests/e2e/test_make_up_down.py": 170, "tests/e2e/test_nameko_run.py": 30,
+     "tests/e2e/test_openapi_contract.py": 100},
+    {"tests/faults/test_faults.py": 220, "tests/e2e/test_asyncapi_subscriber.py": 130},
+    {"tests/service/test_linkage.py": 250, "tests/service/test_kernel_reliability.py": 60},
+    {"tests/service/test_liaison.py": 60, "tests/service/test_notify.py": 45},
+]
+DEFAULT_WEIGHT = 20
+
+
+def groups():
+    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py"))
+    named = {f for g in GROUPS for f in g}
+    missing = named - set(files)
+    if missing:
+        raise SystemExit(f"tests.parallel names files that do not exist: {sorted(missing)}")
+    out = [dict(g) for g in GROUPS]
+    for f in files:
+        if f not in named:
+            min(out, key=lambda g: sum(g.values()))[f] = DEFAULT_WEIGHT
+    return [sorted(g) for g in out]
+
+
+def port_range(i):
+    """Each group its own ports for what it starts (16000–23999: clear of the
+    default pair's ports and of the shifted networks', 31000 and above)."""
+    return f"{16000 + 2000 * i}-{16000 + 2000 * (i + 1) - 1}"
+
+
+def main(argv):
+    started = time.monotonic()
+    logs = Path(tempfile.mkdtemp(prefix="zhzx-test-logs-"))
+    running = []
+    for i, files in enumerate(groups()):
+        log = (logs / f"group-{i}.log").open("w")
+        cmd = [sys.executable, "-m", "pytest", *argv, *files]
+        running.append((i, files, log, subprocess.Popen(
+            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, ZHZX_PORT_RANGE=port_range(i)))))
+    status = 0
+    pending = list(running)
+    while pending:
+        for item in list(pending):
+            i, files, log, proc = item
+            if proc.poll() is None:
+                continue
+            pending.remove(item)
+            log.close()
+            print(f"\n===== group {i} ({len(files)} files) exit {proc.returncode} "
+                  f"after {time.monotonic() - started:.0f} s =====", flush=True)
+            sys.stdout.write((logs / f"group-{i}.log").read_text())
+            sys.stdout.flush()
+            status = status or proc.returncode
+        time.sleep(1)   # polling child processes, not synchronising a test
+    print(f"\nall groups done in {time.monotonic() - started:.0f} s; exit {status}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
