@@ -46,7 +46,8 @@ from services.common.http import api, json_body  # noqa: E402
 from services.common.inbox import idempotent  # noqa: E402
 from services.common.mongo import Mongo  # noqa: E402
 from services.common.outbox import Aggregates, OutboxRelay  # noqa: E402
-from tests.support import service_config, start_container  # noqa: E402
+from services.common.signing import Signer  # noqa: E402
+from tests.support import service_config, start_container, trust_each_other  # noqa: E402
 
 COUNTY, CITY = "140428", "140400"
 HANDLED = {"steady": [], "backlog": []}   # lags (s) seen by the city's handler
@@ -188,7 +189,9 @@ def run(args):
                            OUTBOX_POLL_SECONDS=2)
         city_conf = dict(service_config(Side(city), prefix="benchs_"), ORG_CODE=CITY,
                          ORG_NAME="长治市", ORG_LEVEL="city", PARENT_ORG="140000",
-                         max_workers=20)
+                         CHILD_ORGS=f"{COUNTY}=长子县", max_workers=20)
+        trust_each_other(county_conf, city_conf)
+        signer = Signer(county_conf["LINK_SIGNING_KEY"])
         containers.append(start_container(LagSink, city_conf))
         containers.append(start_container(LagSource, county_conf))
         url = f"http://{county_conf['WEB_SERVER_ADDRESS']}/api/v1/pings"
@@ -222,6 +225,7 @@ def run(args):
                 event = make_event("bench.ping", origin=COUNTY, aggregate_id=f"B{i}", seq=1,
                                    payload={"sent": time.time(), "phase": "backlog"})
                 producer.publish(event, routing_key=f"{CITY}.bench.ping", serializer="json",
+                                 headers=signer.headers(CITY, event),   # as the relay signs
                                  declare=[up] if i == 0 else [])
         built = time.monotonic() - built
         restored = time.monotonic()

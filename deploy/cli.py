@@ -115,6 +115,14 @@ def _link_refs(args):
     return refs[0][0], refs[1][0], refs[0][1], refs[1][1]
 
 
+def cmd_keygen(args):
+    from services.common.signing import key_id, new_private_key, public_key
+    private = new_private_key()
+    public = public_key(private)
+    print(f"LINK_SIGNING_KEY={private}\n# public key for the peers' trust files "
+          f"(key id {key_id(public)}):\n{public}")
+
+
 def cmd_link(args):
     from services.common import federation
     county, city, county_org, city_org = _link_refs(args)
@@ -125,13 +133,19 @@ def cmd_link(args):
                 buffered = "?" if row["buffered"] is None else row["buffered"]
                 oldest = f"  oldest {row['oldest_seconds']} s" \
                     if row.get("oldest_seconds") is not None else ""
+                refusals = row.get("refused") or {}
+                refused = f"  refused {sum(refusals.values())} (" + ", ".join(
+                    f"{k} {v}" for k, v in sorted(refusals.items())) + ")" if refusals else ""
                 print(f"{row['link']:<5} {row['exchange']:<10} {row['state']:<12} "
-                      f"buffered {buffered}{oldest}"
+                      f"buffered {buffered}{oldest}{refused}"
                       + (f"  error: {row['error']}" if row.get("error") else ""))
             if args.json:
                 print(json.dumps(rows, ensure_ascii=False))
             return
         done = federation.link(county, city, county_org=county_org, city_org=city_org)
+        if not args.county_mgmt:   # local platforms: register each other's signing key
+            from deploy import local
+            local.register_link_keys(args.county, args.city)
     except (RuntimeError, OSError) as exc:
         sys.exit(f"zhzx link failed: {exc}")
     print(f"linked county {county_org} and city {city_org}: zhzx.up federated to the city "
@@ -154,6 +168,7 @@ def cmd_up(args):
         args.county, args.city, args.county_mgmt, args.admin = *local.PAIR, None, "guest:guest"
         county, city, county_org, city_org = _link_refs(args)
         federation.link(county, city, county_org=county_org, city_org=city_org)
+        local.register_link_keys(*local.PAIR)
         print(f"\nlinked: county {county_org} ⇄ city {city_org} (zhzx.up / zhzx.down "
               "federated; `zhzx link status`)")
 
@@ -274,6 +289,9 @@ def main(argv=None):
     p.add_argument("--admin", default="guest:guest", help="management USER:PASSWORD")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_link)
+
+    p = sub.add_parser("keygen", help="a new link signing key (docs/security.md)")
+    p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser("up", help="start a local platform with demo data")
     p.add_argument("--platform", default="county")

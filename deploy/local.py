@@ -492,18 +492,42 @@ def secrets_file():
     return path, data
 
 
+def own_secrets(name):
+    """The platform's own secrets (its JWT key and link signing key), made
+    once in its run directory, never committed (mode 600)."""
+    from services.common.signing import new_private_key
+    own = RUN / name / "secrets.json"
+    data = json.loads(own.read_text()) if own.exists() else {}
+    wanted = {"JWT_SECRET": lambda: secrets.token_hex(24), "LINK_SIGNING_KEY": new_private_key}
+    if any(k not in data for k in wanted):
+        data.update({k: make() for k, make in wanted.items() if k not in data})
+        own.parent.mkdir(parents=True, exist_ok=True)
+        own.write_text(json.dumps(data))
+        own.chmod(0o600)
+    return data
+
+
+def trust_file(name):
+    """The keys this platform accepts linked events under (``zhzx link`` writes them)."""
+    return RUN / name / "link-trust.json"
+
+
+def register_link_keys(county, city):
+    """Each side of a county–city link registers the other's public key."""
+    from services.common.signing import public_key, write_trust
+    for here, there in ((county, city), (city, county)):
+        write_trust(trust_file(here), PLATFORMS[there]["ORG_CODE"],
+                    [public_key(own_secrets(there)["LINK_SIGNING_KEY"])])
+
+
 def platform_env(name):
     spec = platform_spec(name)
-    base = RUN / name
     _, shared = secrets_file()
-    own = base / "secrets.json"
-    if not own.exists():
-        base.mkdir(parents=True, exist_ok=True)
-        own.write_text(json.dumps({"JWT_SECRET": secrets.token_hex(24)}))
     env = {k: spec.get(k, "") for k in ("ORG_CODE", "ORG_NAME", "ORG_LEVEL", "PARENT_ORG",
                                          "PARENT_ORG_NAME",
                                          "CHILD_ORGS")}
-    env.update(json.loads(own.read_text()))
+    env.update(own_secrets(name))
+    env["LINK_TRUST_FILE"] = str(trust_file(name))
     env["PERSON_KEY_SECRET"] = shared["PERSON_KEY_SECRET"]
     env["AMQP_URI"] = f"amqp://guest:guest@127.0.0.1:{spec['amqp']}/"
     env["MONGO_URI"] = f"mongodb://127.0.0.1:{spec['mongo']}/"

@@ -24,6 +24,7 @@ from nameko.events import EventHandler
 from services import docgen
 from services.common.envelope import EnvelopeSchema
 from services.common.names import UP
+from services.common.signing import H_KEY, H_SIGNATURE
 
 ROOT = Path(__file__).resolve().parent.parent
 ASYNCAPI = ROOT / "docs" / "asyncapi.yaml"
@@ -107,6 +108,22 @@ def _amqp_exchange(name):
     return {"name": name, "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"}
 
 
+LINK_SIGNATURE = {
+    "type": "object",
+    "description": (
+        "The sending platform's Ed25519 signature (docs/security.md): over the receiving "
+        "org code, a newline and the envelope as canonical JSON (sorted keys, no spaces, "
+        "UTF-8). A receiver applies the event only if it verifies with a key registered "
+        "for `origin`, the origin may send in this direction, and it is not stale."),
+    "required": [H_KEY, H_SIGNATURE],
+    "properties": {
+        H_KEY: {"type": "string", "pattern": "^[0-9a-f]{16}$",
+                "description": "first 16 hex digits of the SHA-256 of the raw public key"},
+        H_SIGNATURE: {"type": "string", "description": "base64 of the 64-byte signature"},
+    },
+}
+
+
 def asyncapi(types, consumed):
     channels, operations, messages = {}, {}, {}
     for name in sorted(types, key=lambda n: (types[n].via or "", n)):
@@ -150,6 +167,8 @@ def asyncapi(types, consumed):
                     "type": {"const": name},
                     "payload": {"$ref": f"#/components/schemas/{t.schema.__name__}"}}}]},
         }
+        if t.linked:
+            messages[mid]["headers"] = {"$ref": "#/components/schemas/LinkSignature"}
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -167,7 +186,8 @@ def asyncapi(types, consumed):
                                  "description": "the platform's own RabbitMQ broker"}},
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": _schemas(types)},
+        "components": {"messages": messages,
+                       "schemas": dict(_schemas(types), LinkSignature=LINK_SIGNATURE)},
     }
 
 

@@ -1,6 +1,8 @@
 """Test helpers: configs, running containers, probing the broker, waiting."""
 import json
+import secrets
 import time
+import uuid
 from datetime import date, timedelta
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +14,12 @@ from deploy.local import (PLATFORMS, PORT_KEYS, SERVICES, check_shift, free_port
                           port_open)
 from services.common.auth import issue_token
 from services.common.config import load_config
+from services.common.signing import new_private_key, public_key, write_trust
 
 ROOT = Path(__file__).resolve().parent.parent
-JWT_SECRET = "test-jwt-secret-of-at-least-32-bytes!"
-PERSON_SECRET = "test-person-secret"
+# made for each run: no committed secret opens anything
+JWT_SECRET = secrets.token_hex(24)
+PERSON_SECRET = secrets.token_hex(24)
 ORG = "140428"
 
 
@@ -55,12 +59,24 @@ def service_config(infra, prefix, vhost=None):
         "ORG_CODE": ORG, "ORG_NAME": "长子县", "ORG_LEVEL": "county", "PARENT_ORG": "140400",
         "PARENT_ORG_NAME": "长治市",
         "JWT_SECRET": JWT_SECRET, "PERSON_KEY_SECRET": PERSON_SECRET,
+        "LINK_SIGNING_KEY": new_private_key(),
+        "LINK_TRUST_FILE": str(Path(infra.base) / f"trust-{uuid.uuid4().hex[:12]}.json"),
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
         "OUTBOX_POLL_SECONDS": 0.5, "EVENT_MAX_ATTEMPTS": 3, "EVENT_RETRY_BASE_MS": 50,
         "MEMBERS": platform["MEMBERS"], "PROPOSALS": proposals_settings(platform),
         "LIAISON": platform["LIAISON"], "NOTIFY": dict(platform["NOTIFY"], auto_dispatch=False),
         "TIMEZONE": "Asia/Shanghai", "max_workers": 10,
     }
+
+
+def trust_each_other(*configs):
+    """Register every platform's public signing key with every other, as
+    ``zhzx link`` does for a county and its city."""
+    for here in configs:
+        for there in configs:
+            if there["ORG_CODE"] != here["ORG_CODE"]:
+                write_trust(here["LINK_TRUST_FILE"], there["ORG_CODE"],
+                            [public_key(there["LINK_SIGNING_KEY"])])
 
 
 def proposals_settings(platform):

@@ -18,6 +18,7 @@ from .decisions import Decision, check_seq
 from .http import page, page_params
 from .mongo import find_page
 from .outbox import Aggregates
+from .signing import Refused
 
 
 class CommandPath:
@@ -32,6 +33,19 @@ class CommandPath:
         doc = aggregate.load(self.db, aggregate_id, principal)
         check_seq(doc, expected)
         return self.commit(request, aggregate, doc, Decision.of(decide(doc)), actor=actor)
+
+    def linked_command(self, event, aggregate, aggregate_id, decide, *, sent):
+        """A linked event's action on a local aggregate: applied only when
+        ``sent(doc, origin)`` (pure) says the item was sent to the event's
+        origin platform; otherwise refused, which dead-letters the event
+        (``not_sent``) instead of touching anything."""
+        origin = event["origin"]
+        doc = self.db[aggregate.collection].find_one({"_id": aggregate_id})
+        if doc is None or not sent(doc, origin):
+            raise Refused("not_sent", f"{aggregate.collection} {aggregate_id} was never sent "
+                                      f"to {origin}; {event['type']} not applied")
+        return self.commit(None, aggregate, doc, Decision.of(decide(doc)),
+                           actor=f"org:{origin}")
 
     def commit(self, request, aggregate, doc, decision, actor=None):
         """Store ``decision`` on ``doc`` with its events (optimistic on ``seq``)."""

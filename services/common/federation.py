@@ -32,6 +32,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from .linkage import DOWN, UP
+from .names import DLQ_NAME, H_ERROR, H_EXCHANGE
 
 VHOST = "%2F"
 
@@ -136,21 +137,44 @@ def federation_queue(exchange, downstream):
     return f"federation: {exchange} -> {downstream.call('GET', 'cluster-name')['name']}"
 
 
+def refused(downstream, exchange, limit=1000):
+    """The linked events of ``exchange`` that ``downstream`` dead-lettered
+    unapplied (unsigned, wrong origin …), counted by reason; read from its
+    dead-letter queue through the management API, which puts them back."""
+    from .signing import REASONS
+    try:
+        messages = downstream.call("POST", f"queues/{VHOST}/{DLQ_NAME}/get", {
+            "count": limit, "ackmode": "ack_requeue_true", "encoding": "auto"}, ok=(200,))
+    except RuntimeError:
+        return {}   # no dead-letter queue yet
+    counts = {}
+    for m in messages or []:
+        headers = (m.get("properties") or {}).get("headers") or {}
+        error = str(headers.get(H_ERROR) or "")
+        if headers.get(H_EXCHANGE) == exchange and error.startswith("refused ("):
+            reason = error[len("refused ("):].split(")", 1)[0]
+            if reason in REASONS:
+                counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
 def status(county, city, now=None):
     """Each link's state (``unreachable`` when its downstream broker does not
     answer), the events buffered on its upstream broker and how old the
-    oldest of them is (``None`` when nothing is buffered or not known)."""
+    oldest of them is (``None`` when nothing is buffered or not known), and
+    the linked events its downstream refused, by reason."""
     now = time.time() if now is None else now
     out = []
     for name, downstream, upstream, exchange in (("up", city, county, UP),
                                                  ("down", county, city, DOWN)):
         row = {"link": name, "exchange": exchange, "state": "unreachable", "error": None,
-               "buffered": None, "oldest_seconds": None}
+               "buffered": None, "oldest_seconds": None, "refused": {}}
         try:
             links = [l for l in downstream.call("GET", f"federation-links/{VHOST}", ok=(200,))
                      or [] if l.get("exchange") == exchange]
             row.update(state=links[0]["status"] if links else "absent",
-                       error=links[0].get("error") if links else None)
+                       error=links[0].get("error") if links else None,
+                       refused=refused(downstream, exchange))
         except (requests.RequestException, RuntimeError) as exc:
             row["error"] = f"downstream broker: {type(exc).__name__}"
         try:

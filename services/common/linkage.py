@@ -20,8 +20,12 @@ from datetime import datetime, timezone
 from kombu import Queue
 from nameko.messaging import Consumer
 
+from .config import Identity
+from .envelope import validation_errors
+from .inbox import done_ttl_seconds
 from .messaging import ReliableEventHandler
 from .observability import LINK_LAG
+from .signing import Refused, TrustStore, Verifier
 
 from .names import DOWN, UP, link_exchange, link_routing_key  # noqa: F401 (UP, DOWN used by services)
 
@@ -46,6 +50,9 @@ class LinkedEventHandler(ReliableEventHandler):
             exchange=exchange, routing_key=link_routing_key(org, self.event_type),
             durable=True)
         Consumer.setup(self)
+        self.verifier = Verifier(Identity.from_config(config),
+                                 TrustStore(config.get("LINK_TRUST_FILE")),
+                                 replay_days=done_ttl_seconds(config) / 86400)
 
     def handle_message(self, body, message):
         try:
@@ -54,6 +61,12 @@ class LinkedEventHandler(ReliableEventHandler):
                 (datetime.now(timezone.utc) - occurred).total_seconds())
         except (KeyError, TypeError, ValueError):
             pass  # the envelope check dead-letters it
+        if isinstance(body, dict) and not validation_errors(body):
+            try:
+                self.verifier.check(self.source_service, body, message.headers)
+            except Refused as exc:
+                self.refuse(message, body, exc)
+                return
         super().handle_message(body, message)
 
 

@@ -25,7 +25,8 @@ from nameko.events import EventHandler
 from .envelope import validation_errors
 from .inbox import ClaimHeld, lease_seconds
 from .mongo import UNAVAILABLE, unavailable_error
-from .observability import EVENTS_CONSUMED, redact
+from .observability import EVENTS_CONSUMED, LINKED_REFUSED, redact
+from .signing import Refused
 from .names import (DLQ_NAME, H_ATTEMPTS, H_ERROR, H_EXCHANGE, H_FAILED_AT, H_HELD,  # noqa: F401
                     H_QUEUE, H_ROUTING_KEY, H_SERVICE)
 
@@ -57,7 +58,7 @@ class ReliableEventHandler(EventHandler):
     """``@event_handler(source_service, event_type)`` with retries and dead letters."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("expected_exceptions", UNAVAILABLE + (ClaimHeld,))
+        kwargs.setdefault("expected_exceptions", UNAVAILABLE + (ClaimHeld, Refused))
         super().__init__(*args, **kwargs)
 
     def setup(self):
@@ -113,6 +114,10 @@ class ReliableEventHandler(EventHandler):
             EVENTS_CONSUMED.labels(service, event_type, "ok").inc()
             self.queue_consumer.ack_message(message)
             return result, exc_info
+        if isinstance(exc_info[1], Refused):   # never retried: it would be refused again
+            self.refuse(message, body, exc_info[1])
+            EVENTS_CONSUMED.labels(service, event_type, "refused").inc()
+            return result, exc_info
         error = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
         if isinstance(exc_info[1], ClaimHeld):  # not a failure: look again later
             held = self._count(message, H_HELD) + 1
@@ -141,6 +146,15 @@ class ReliableEventHandler(EventHandler):
         EVENTS_CONSUMED.labels(service, event_type,
                                "dead_lettered" if dead else "retried").inc()
         return result, exc_info
+
+    def refuse(self, message, body, exc):
+        """Dead-letter an event that is not applied (``Refused``), with the reason."""
+        LINKED_REFUSED.labels(self.container.service_name, exc.reason).inc()
+        log.warning("linked event refused: %s", exc.reason,
+                    extra={"event_type": body.get("type"), "event_id": body.get("event_id"),
+                           "entrypoint": self.method_name})
+        self._settle(message, body, attempts=self._attempts(message), error=str(exc),
+                     dead=True)
 
     @classmethod
     def _attempts(cls, message):

@@ -39,6 +39,10 @@ LINK_BLOCKED = Counter(
     ["service", "exchange"])
 LINK_BACKLOG = Gauge(
     "zhzx_link_backlog_events", "Linked events waiting in the outbox", ["service"])
+LINKED_REFUSED = Counter(
+    "zhzx_linked_events_refused_total",
+    "Linked events dead-lettered unapplied: unsigned, badly signed, unknown origin, "
+    "wrong direction, stale, or an action on an item never sent", ["service", "reason"])
 LINK_LAG = Gauge(
     "zhzx_link_lag_seconds", "now − occurred_at of the last linked event received",
     ["service", "exchange"])

@@ -26,6 +26,7 @@ from .mongo import connect, database_name
 from .observability import (DEAD_LETTER_DEPTH, EVENTS_PUBLISHED, EVENTS_UNROUTABLE,
                             LINK_BACKLOG, LINK_BLOCKED, LINKED_PUBLISHED, OUTBOX_BACKLOG)
 from .problems import Conflict
+from .signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,15 @@ class OutboxRelay(DependencyProvider):
         self._running = False
         self._client = connect(config)
         self._db = self._client[database_name(config, self.service)]
+        self._signer = None
+
+    @property
+    def signer(self):
+        """Signs linked events with ``LINK_SIGNING_KEY`` (checked at start by
+        ``RequiredSecrets``)."""
+        if self._signer is None:
+            self._signer = Signer(self.container.config["LINK_SIGNING_KEY"])
+        return self._signer
 
     def start(self):
         self._running = True
@@ -297,9 +307,12 @@ class OutboxRelay(DependencyProvider):
         """True once the broker took it; False while the link has no route."""
         body = {k: v for k, v in event.items() if k != LINK}
         exchange = link_exchange(event[LINK]["via"])
+        to = event[LINK]["to"]
+        headers = {"nameko.trace_id": event.get("trace_id"), **self.signer.headers(to, body)}
         try:
-            self.publisher.publish(body, exchange=exchange, routing_key=link_routing_key(event[LINK]["to"], event["type"]),
-                                   headers={"nameko.trace_id": event.get("trace_id")},
+            self.publisher.publish(body, exchange=exchange,
+                                   routing_key=link_routing_key(to, event["type"]),
+                                   headers=headers,
                                    message_id=event["event_id"],
                                    declare=[] if exchange.name in self._declared_links
                                    else [exchange], timestamp=occurred_epoch(event))

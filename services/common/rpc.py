@@ -3,8 +3,11 @@
 nameko 2's RPC proxy waits for a reply forever; a request that needs another
 service must instead fail fast with a 503 naming what is unavailable.
 """
+import functools
+
 import eventlet
 from kombu.exceptions import OperationalError
+from nameko.extensions import DependencyProvider
 from nameko.exceptions import RemoteError, UnknownService
 
 from .problems import Unavailable
@@ -32,3 +35,34 @@ def call(proxy, method, *args, timeout=None, what=None, **kwargs):
             raise Unavailable(f"{name}暂时无法访问其数据库，请稍后重试",
                               unavailable=[name]) from None
         raise
+
+
+class NotYourCall(Exception):
+    """An RPC method was called by a service it does not answer."""
+
+
+class Caller(DependencyProvider):
+    """The service that made the current RPC call, read from nameko's call-id
+    stack (``<service>.<entrypoint>.<uuid>``, the caller's entry just before
+    this worker's own)."""
+
+    def get_dependency(self, worker_ctx):
+        stack = list(worker_ctx.call_id_stack or ())
+        return stack[-2].split(".", 1)[0] if len(stack) >= 2 else None
+
+
+def answers_only(*services):
+    """An RPC method that answers only ``services`` (e.g. contacts, which only
+    notify needs at send time); anything else gets ``NotYourCall``. The call-id
+    stack is what nameko callers send, so this keeps honest callers honest;
+    the broker's per-service users decide who can publish such a call at all
+    (docs/security.md)."""
+    def wrap(method):
+        @functools.wraps(method)
+        def checked(self, *args, **kwargs):
+            if self.caller not in services:
+                raise NotYourCall(f"{method.__name__} answers {', '.join(services)} only, "
+                                  f"not {self.caller}")
+            return method(self, *args, **kwargs)
+        return checked
+    return wrap

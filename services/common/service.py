@@ -18,13 +18,17 @@ from .mongo import ping
 from .observability import Observed, current_trace_id
 from .outbox import Change
 from .problems import NotFound, Unavailable
+from .required_secrets import RequiredSecrets
+from .rpc import Caller
 
 
 class PlatformService(CommandPath):
     """Base class of every service: subclasses add ``name`` and a ``db``."""
 
     config = Config()
+    secrets = RequiredSecrets()   # first: no secret, no start
     observed = Observed()
+    caller = Caller()             # the service making the current RPC call
 
     @property
     def identity(self):

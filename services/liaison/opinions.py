@@ -158,6 +158,12 @@ def received(forwarded, *, origin, opinion_id, org, today):
 FEEDBACK_ACTIONS = ("report", "adopt", "instruct")
 
 
+def sent_to(o, org):
+    """True when this item was reported to platform ``org`` (which may then
+    report it further, adopt it or instruct on it)."""
+    return any(r.get("target_org") == org for r in (o.get("reported") or {}).values())
+
+
 def linked(o, fields, action, data, *, parent_org, author_name=None):
     """The events for other platforms of ``action`` on ``o``: an item reported
     to the parent platform goes up the link (with its text and the author's

@@ -109,4 +109,4 @@ class OpinionsApi:
                 return Decision()   # already recorded
             return self.opinion_decision(doc, p["action"], data, actor,
                                          instruction_id=f"IN-{event['event_id'][:12]}")
-        self.command(None, OPINIONS, p["opinion_id"], decide, actor=f"org:{event['origin']}")
+        self.linked_command(event, OPINIONS, p["opinion_id"], decide, sent=opinions.sent_to)

@@ -11,6 +11,7 @@ from nameko.rpc import RpcProxy, rpc
 
 from services.common import rollup
 from services.common import service as platform
+from services.common.rpc import answers_only
 from services.common.config import platform_data
 from services.common.http import api
 from services.common.inbox import idempotent
@@ -149,6 +150,7 @@ class LiaisonService(stations_api.StationsApi, requests_api.RequestsApi,
 
     # --- RPC ---------------------------------------------------------------------
     @rpc
+    @answers_only("notify")
     def get_station_contacts(self, station_id):
         """Contacts for a notification being sent now; never stored by the caller."""
         doc = self.store.get("stations", station_id)
@@ -156,6 +158,7 @@ class LiaisonService(stations_api.StationsApi, requests_api.RequestsApi,
                 "contacts": doc.get("contacts") or []} if doc else None
 
     @rpc
+    @answers_only("notify")
     def get_request_contact(self, request_id):
         """A citizen's recorded contact, for telling them their request was
         closed, fetched by notify at send time and never stored by it."""

@@ -99,6 +99,12 @@ def act(doc, action, data, *, today):
         ("task.progressed", dict(up, task_id=doc["source"]["task_id"]), doc["source"]["org"])]
 
 
+def sent_to(task, county):
+    """True when this platform's task was sent to ``county`` (which may then
+    report progress on it)."""
+    return county in (task.get("targets") or {})
+
+
 def progressed(task, county, body):
     """The city's task after ``county`` reported progress: ``(fields,
     events)``; nothing for a county it was not sent to or a step it knows."""

@@ -73,6 +73,6 @@ class TasksApi:
     def on_task_progressed(self, event):
         """A county accepted or reported on a task: onto its target (a
         Conflict with another county's report retries the delivery)."""
-        self.command(None, TASKS, event["payload"]["task_id"],
-                     lambda task: tasks.progressed(task, event["origin"], event["payload"]),
-                     actor=f"org:{event['origin']}")
+        self.linked_command(event, TASKS, event["payload"]["task_id"],
+                            lambda task: tasks.progressed(task, event["origin"], event["payload"]),
+                            sent=tasks.sent_to)

@@ -12,6 +12,7 @@ from services.common.mongo import Mongo, keep_latest
 from services.common.outbox import OutboxRelay
 from services.common.problems import Conflict, Forbidden, Invalid, flatten_errors
 from services.common import service as platform
+from services.common.rpc import answers_only
 from services.common.xlsx import XLSX, xlsx_response
 
 from . import domain, entrypoints, imports, roster
@@ -237,13 +238,18 @@ class MembersService(entrypoints.MeetingsApi, entrypoints.RecordsApi, platform.P
         return out
 
     @rpc
+    @answers_only("notify")
     def get_contact(self, member_id):
         """Addresses for a notification being sent now; never stored by the caller."""
-        return self.get_contacts([member_id]).get(member_id)
+        return self.contacts([member_id]).get(member_id)
 
     @rpc
+    @answers_only("notify")
     def get_contacts(self, member_ids):
         """The same for many members at once (id → addresses)."""
+        return self.contacts(member_ids)
+
+    def contacts(self, member_ids):
         return {k: {"member_id": k, "name": d.get("name"), "phone": d.get("phone"),
                     "email": d.get("email"), "wechat_openid": d.get("wechat_openid"),
                     "status": d.get("status")}

@@ -398,6 +398,12 @@ def forwards(before, after, parent_org):
     return bool(parent_org) and after["state"] == "forwarded" and before["state"] != "forwarded"
 
 
+def sent_to(p, org):
+    """True when this proposal was forwarded to platform ``org`` (whose
+    progress on it is then shown here)."""
+    return (p.get("forwarded") or {}).get("to") == org
+
+
 def linked(before, after, *, parent_org, names=None, unit_names=None):
     """The events for other platforms of a change from ``before`` to
     ``after``: a forward goes up to ``parent_org`` (the linked parent, None

@@ -7,6 +7,7 @@ from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
 from services.common import linkage, rollup, service as platform
+from services.common.rpc import answers_only
 from services.common.decisions import Decision
 from services.common.http import api, moment_param, page, page_params, small_int
 from services.common.inbox import idempotent
@@ -433,9 +434,9 @@ class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService)
     def on_proposal_feedback(self, event):
         """The city's progress on a proposal this county forwarded: shown on
         the original (a Conflict retries the delivery)."""
-        self.command(None, PROPOSALS, event["payload"]["proposal_id"],
-                     lambda p: domain.upstream_change(p, event["payload"], event["seq"]),
-                     actor=f"org:{event['origin']}")
+        self.linked_command(event, PROPOSALS, event["payload"]["proposal_id"],
+                            lambda p: domain.upstream_change(p, event["payload"], event["seq"]),
+                            sent=domain.sent_to)
 
     # --- RPC for other services -------------------------------------------------
     @rpc
@@ -444,6 +445,7 @@ class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService)
         return domain.payload(doc) if doc else None
 
     @rpc
+    @answers_only("notify")
     def get_unit_contacts(self, unit_id):
         """Contacts for a notification being sent now; never stored by the caller."""
         doc = self.store.unit(unit_id)

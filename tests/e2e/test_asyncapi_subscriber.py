@@ -4,7 +4,8 @@ It knows nothing of the project's code: a generic AMQP client (pika) binds
 every channel as the document says (exchange from the AMQP binding, routing
 key = the channel address with ``{org}`` = the broker's own platform code),
 plus one queue bound to ``#`` on every topic exchange the broker has, and a
-JSON-schema validator (jsonschema) checks each message against the document.
+JSON-schema validator (jsonschema) checks each message against the document,
+a linked message's signature headers included.
 The flows are driven through the public HTTP API (the demo data of `make up`
 and a few steps of an office). Every event received must be documented, valid,
 and delivered to the queue bound as documented.
@@ -38,8 +39,10 @@ class Subscriber:
 
     def __init__(self, doc, amqp_port, mgmt_port, org):
         self.doc, self.org = doc, org
+        # no heartbeats: the connection sits idle while the demo loads for minutes
         self.conn = pika.BlockingConnection(pika.ConnectionParameters(
-            "127.0.0.1", amqp_port, credentials=pika.PlainCredentials("guest", "guest")))
+            "127.0.0.1", amqp_port, credentials=pika.PlainCredentials("guest", "guest"),
+            heartbeat=0))
         self.ch = self.conn.channel()
         self.documented = {}    # queue -> channel id
         self.catch_all = {}     # queue -> exchange
@@ -70,12 +73,13 @@ class Subscriber:
                 method, props, body = self.ch.basic_get(queue, auto_ack=True)
                 if method is None:
                     break
-                messages.append((method.exchange, method.routing_key, json.loads(body)))
+                messages.append((method.exchange, method.routing_key, json.loads(body),
+                                 props.headers or {}))
         return self
 
     def types(self, exchange=None):
         return {body.get("type") for q, msgs in self.got.items() if q in self.catch_all
-                for ex, _, body in msgs if exchange in (None, ex)}
+                for ex, _, body, _ in msgs if exchange in (None, ex)}
 
     def close(self):
         self.conn.close()
@@ -89,10 +93,10 @@ def channel_for(doc, exchange, routing_key, org):
     return None
 
 
-def validator(doc, message_ref):
+def validator(doc, message_ref, part="payload"):
     registry = Registry().with_resource(DOC_URI, Resource.from_contents(
         doc, default_specification=DRAFT202012))
-    return Draft202012Validator({"$ref": f"{DOC_URI}#{message_ref[1:]}/payload"},
+    return Draft202012Validator({"$ref": f"{DOC_URI}#{message_ref[1:]}/{part}"},
                                 registry=registry)
 
 
@@ -147,11 +151,11 @@ def test_a_subscriber_from_the_document_alone_gets_only_documented_valid_events(
         checked, undocumented, invalid, missed = 0, [], [], []
         validators = {}
         for name, sub in subs.items():
-            documented_ids = {queue: {b["event_id"] for _, _, b in sub.got[queue]}
+            documented_ids = {queue: {b["event_id"] for _, _, b, _ in sub.got[queue]}
                               for queue in sub.documented}
             by_channel = {cid: documented_ids[q] for q, cid in sub.documented.items()}
             for queue in sub.catch_all:
-                for exchange, key, body in sub.got[queue]:
+                for exchange, key, body, headers in sub.got[queue]:
                     checked += 1
                     cid = channel_for(doc, exchange, key, sub.org)
                     own = cid is not None
@@ -170,6 +174,11 @@ def test_a_subscriber_from_the_document_alone_gets_only_documented_valid_events(
                     check = validators.setdefault(message["name"], validator(
                         doc, f"#/components/messages/{ref.rsplit('/', 1)[1]}"))
                     errors = sorted(e.message for e in check.iter_errors(body))
+                    if "headers" in message:   # linked: the signature headers
+                        errors += sorted(e.message for e in validators.setdefault(
+                            f"{message['name']} headers", validator(
+                                doc, f"#/components/messages/{ref.rsplit('/', 1)[1]}",
+                                "headers")).iter_errors(headers))
                     if errors:
                         invalid.append(f"{name} {key}: {errors[:3]}")
         seen = subs["county"].types() | subs["city"].types()

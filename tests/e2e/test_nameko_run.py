@@ -15,19 +15,55 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture
-def members_process(config, tmp_path):
-    env = dict(os.environ)
+def operator_env(config):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("JWT_SECRET", "PERSON_KEY_SECRET", "LINK_SIGNING_KEY")}
     env.update({"ORG_CODE": "140428", "AMQP_URI": config["AMQP_URI"],
                 "MONGO_URI": config["MONGO_URI"], "MONGO_DB_PREFIX": config["MONGO_DB_PREFIX"],
                 "WEB_SERVER_ADDRESS": config["WEB_SERVER_ADDRESS"],
-                "JWT_SECRET": config["JWT_SECRET"], "PERSON_KEY_SECRET": "e2e-person-key",
+                "JWT_SECRET": config["JWT_SECRET"],
+                "PERSON_KEY_SECRET": config["PERSON_KEY_SECRET"],
+                "LINK_SIGNING_KEY": config["LINK_SIGNING_KEY"],
                 "OUTBOX_POLL_SECONDS": "0.5"})
-    log = open(tmp_path / "members.log", "wb")
-    proc = subprocess.Popen([str(BIN / "nameko"), "run", "services.members.service",
+    return env
+
+
+def nameko_run(env, log):
+    return subprocess.Popen([str(BIN / "nameko"), "run", "services.members.service",
                              "--config", str(ROOT / "deploy" / "config" / "platform.yaml")],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("JWT_SECRET", None, "JWT_SECRET is not set"),
+    ("JWT_SECRET", "dev-only-jwt-secret-change-me-0000000", "published development value"),
+    ("PERSON_KEY_SECRET", "too-short", "shorter than 32 bytes"),
+    ("LINK_SIGNING_KEY", "x" * 40, "base64 Ed25519 private key"),
+])
+def test_a_service_without_a_usable_secret_refuses_to_start(config, tmp_path, name, value,
+                                                            says):
+    env = operator_env(config)
+    if value is None:
+        del env[name]
+    else:
+        env[name] = value
+    with open(tmp_path / "members.log", "wb") as log:
+        proc = nameko_run(env, log)
+        try:
+            assert proc.wait(timeout=120) != 0
+        finally:
+            stop_pid(proc.pid)
+    text = (tmp_path / "members.log").read_text(encoding="utf-8")
+    assert "refusing to start" in text and says in text
+    assert http_status(f"http://{config['WEB_SERVER_ADDRESS']}/healthz") is None
+
+
+@pytest.fixture
+def members_process(config, tmp_path):
+    env = operator_env(config)
+    log = open(tmp_path / "members.log", "wb")
+    proc = nameko_run(env, log)
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
     try:
         wait_until(lambda: proc.poll() is not None or http_status(base + "/readyz") == 200,

@@ -12,7 +12,9 @@ from kombu import Connection, Exchange, Producer
 
 from deploy.local import Broker, MongoWire, free_port
 from services.common import federation
+from services.common import dlq
 from services.common.envelope import make_event
+from services.common.signing import Signer, new_private_key, public_key, write_trust
 from services.liaison.service import LiaisonService
 from deploy.demo_data import members as demo
 from services.members.service import MembersService
@@ -23,7 +25,7 @@ from tests.support import Client, wait_until, with_port
 
 pytestmark = pytest.mark.service
 
-COUNTY, CITY = "140428", "140400"
+COUNTY, CITY, OTHER = "140428", "140400", "140426"
 
 
 class Side(support.Infra):
@@ -66,7 +68,11 @@ def platforms(pair, run_service):
     prefix = f"t{free_port()}_"
     county_conf = support.service_config(county, prefix=prefix)
     city_conf = dict(support.service_config(city, prefix=prefix), ORG_CODE=CITY,
-                     ORG_NAME="长治市", ORG_LEVEL="city", PARENT_ORG="140000")
+                     ORG_NAME="长治市", ORG_LEVEL="city", PARENT_ORG="140000",
+                     CHILD_ORGS=f"{OTHER}=黎城县,{COUNTY}=长子县")
+    support.trust_each_other(county_conf, city_conf)
+    # another county of the city, linked too: its key is registered, not held here
+    write_trust(city_conf["LINK_TRUST_FILE"], OTHER, [public_key(new_private_key())])
     members_conf = with_port(county_conf)
     run_service(MembersService, members_conf)
     run_service(LiaisonService, county_conf)
@@ -185,20 +191,82 @@ def test_with_the_city_broker_down_both_sides_work_and_everything_arrives_once(
     assert len(listed) == 4 and len({o["id"] for o in listed}) == 4
 
 
+def publish_linked(side, exchange, to, event, signer=None, headers=None):
+    """Publish ``event`` to ``side``'s link exchange as a platform's relay
+    would: signed with the key in the ``signer`` config, if one is given."""
+    ex = Exchange(exchange, type="topic", durable=True)
+    headers = dict(headers or {})
+    if signer is not None:
+        headers.update(Signer(signer["LINK_SIGNING_KEY"]).headers(to, event))
+    with Connection(side.amqp_uri) as conn:
+        Producer(conn.channel()).publish(event, exchange=ex, routing_key=f"{to}.{event['type']}",
+                                         serializer="json", declare=[ex], headers=headers)
+
+
+def refusals(side, reason):
+    return [d for d in dlq.list_dead_letters(side.amqp_uri)
+            if str(d["error"]).startswith(f"refused ({reason})")]
+
+
+def test_a_linked_event_that_cannot_prove_its_origin_or_its_right_is_refused_with_the_reason(
+        pair, platforms):
+    """A rogue process on the county's broker claims another county's origin;
+    an old event is replayed; the city acts on an item never sent up; an event
+    comes unsigned. Nothing is applied and each dead letter names its cause,
+    which `zhzx link status` counts."""
+    county_side, city_side = pair
+    county_conf, city_conf, _, (a, *_) = platforms
+
+    def forwarded(origin, title, **extra):
+        return dict(make_event("opinion.forwarded", origin=origin, aggregate_id="r1", seq=1,
+                               payload={"opinion_id": f"R{free_port()}", "title": title,
+                                        "content": "伪造", "category": None, "year": 2026}),
+                    **extra)
+
+    rogue = forwarded(OTHER, "冒充黎城县")        # signed with the county's own key
+    old = forwarded(COUNTY, "重放的旧事件", occurred_at=(
+        date.today() - timedelta(days=45)).isoformat() + "T08:00:00+00:00")
+    unsigned = forwarded(COUNTY, "未签名")
+    publish_linked(county_side, "zhzx.up", CITY, rogue, signer=county_conf)
+    publish_linked(county_side, "zhzx.up", CITY, old, signer=county_conf)
+    publish_linked(county_side, "zhzx.up", CITY, unsigned)
+    # the city acts on an item of the county's that was never reported up
+    author = Client(county_conf, f"member:{a}")
+    kept = submitted(author, "只在县里的社情民意")
+    before = Client(county_conf, "admin").get(f"/api/v1/opinions/{kept}").json()
+    action = make_event("opinion.feedback", origin=CITY, aggregate_id=f"{COUNTY}-{kept}", seq=1,
+                        payload={"opinion_id": kept, "action": "instruct", "level": "city",
+                                 "leader": "市长", "title": "t", "year": 2026})
+    publish_linked(city_side, "zhzx.down", COUNTY, action, signer=city_conf)
+
+    for side, reason, event in ((city_side, "unknown_key", rogue), (city_side, "stale", old),
+                                (city_side, "unsigned", unsigned),
+                                (county_side, "not_sent", action)):
+        found = wait_until(lambda: [d for d in refusals(side, reason)
+                                    if d["event_id"] == event["event_id"]],
+                           timeout=60, what=f"{reason} dead letter")
+        assert found[0]["type"] == event["type"] and found[0]["attempts"] == 0
+    city = Client(city_conf, "admin", org=CITY).get("/api/v1/opinions?limit=100").json()["items"]
+    assert not [o for o in city if o["title"] in ("冒充黎城县", "重放的旧事件", "未签名")]
+    after = Client(county_conf, "admin").get(f"/api/v1/opinions/{kept}").json()
+    assert after["instructions"] == before["instructions"] == []
+    assert after["seq"] == before["seq"]
+    rows = {r["link"]: r for r in federation.status(county_side.ref(), city_side.ref())}
+    assert {"unknown_key", "stale", "unsigned"} <= set(rows["up"]["refused"])
+    assert rows["down"]["refused"].get("not_sent", 0) >= 1
+
+
 def test_an_event_addressed_to_another_county_is_not_delivered_here(pair, platforms):
     county_side, city_side = pair
     county_conf, city_conf, _, (a, *_) = platforms
     oid = reported_up(county_conf, a, "关于校园安全的建议")
     wait_until(lambda: city_item(city_conf, oid), timeout=60, what="intake")
-    down = Exchange("zhzx.down", type="topic", durable=True)
 
     def feedback(to, action, **extra):
         event = make_event("opinion.feedback", origin=CITY, aggregate_id=f"{COUNTY}-{oid}",
                            seq=1, payload=dict({"opinion_id": oid, "action": action,
                                                 "title": "t", "year": 2026}, **extra))
-        with Connection(city_side.amqp_uri) as conn:
-            Producer(conn.channel()).publish(event, exchange=down, routing_key=f"{to}.{event['type']}",
-                                             serializer="json", declare=[down])
+        publish_linked(city_side, "zhzx.down", to, event, signer=city_conf)
 
     feedback("140429", "adopt", level="city")       # another county's
     feedback(COUNTY, "instruct", level="city", leader="市长")
@@ -300,6 +368,7 @@ class Network:
         self.city = dict(support.service_config(city, prefix=prefix), ORG_CODE=CITY,
                          ORG_NAME="长治市", ORG_LEVEL="city", PARENT_ORG="140000",
                          CHILD_ORGS=f"140426=黎城县,{COUNTY}=长子县", **fast)  # the unlinked one first
+        support.trust_each_other(self.county, self.city)
         self.conf = {}
         for side, base in (("county", self.county), ("city", self.city)):
             for cls in (MembersService, ProposalsService, LiaisonService):

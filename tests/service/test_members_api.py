@@ -4,6 +4,7 @@ import json
 import pymongo
 import requests
 import pytest
+from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from deploy.demo_data import members as demo
@@ -199,7 +200,11 @@ def test_rpc_methods(svc, config):
         assert list(rpc.get_members([member["id"], "nobody"])) == [member["id"]]
         assert [m["member_id"] for m in rpc.find_members(committee="提案委")] == [member["id"]]
         assert rpc.find_members(committee="文史委") == []
-        assert rpc.get_contact(member["id"])["phone"] == "13912345678"
+        # contacts answer notify only (a test proxy is not notify)
+        with pytest.raises(RemoteError) as refused:
+            rpc.get_contact(member["id"])
+        assert refused.value.exc_type == "NotYourCall"
+        assert "13912345678" not in str(refused.value)
 
 
 def test_health_readiness_and_metrics(svc, config):
