@@ -1,6 +1,6 @@
 """Consultations (协商议事): the seven steps 选题 → 调研 → 协商 → 形成意见 → 报送 →
 督促落实 → 反馈, then closed; participants, outcomes and follow-up items. Pure."""
-from services.common.decisions import Aggregate
+from services.common.decisions import Aggregate, See, Visibility
 from services.common.flow import Flow, Step
 from services.common.problems import Conflict, Forbidden, Invalid
 
@@ -38,7 +38,8 @@ FLOW = Flow("协商议事", STATE_LABELS, {
 })
 
 
-def new_consultation(data, actor, *, consultation_id, org, station, members_found, today):
+def new_consultation(data, actor, *, consultation_id, org, station, members_found, today,
+                     imported=False):
     source = data["source"]
     own = actor.ids("member")
     if source == "members":
@@ -53,6 +54,8 @@ def new_consultation(data, actor, *, consultation_id, org, station, members_foun
     unknown = [m for m in participants if m not in members_found]
     if unknown:
         errors["members"] = [f"不是在任委员：{'、'.join(unknown)}"]
+    elif station and not imported:   # history records who took part then
+        errors.update(_strangers(participants, station))
     if errors:
         raise Invalid(errors)
     proposer = (sorted(own)[0] if own and source == "members" else None)
@@ -66,10 +69,11 @@ def new_consultation(data, actor, *, consultation_id, org, station, members_foun
     return doc, [("consultation.created", payload(doc))]
 
 
-def act(c, action, data, actor, *, today, followup_id=None, members_found=None):
+def act(c, action, data, actor, *, today, followup_id=None, members_found=None,
+        station=None):
     FLOW.check(c, action, actor)
     if action == "advance":
-        return _advance(c, data, actor, today, members_found or {})
+        return _advance(c, data, actor, today, members_found or {}, station)
     if action == "add_followup":
         item = {"item": data["item"], "owner": data["owner"], "due": data["due"].isoformat(),
                 "state": "open", "done_on": None, "note": None}
@@ -89,7 +93,14 @@ def act(c, action, data, actor, *, today, followup_id=None, members_found=None):
     raise ValueError(action)
 
 
-def _advance(c, data, actor, today, members_found):
+def _strangers(members, station):
+    """A consultation at a station takes part with the station's own members
+    (taking part credits their 履职档案)."""
+    strangers = [m for m in members if m not in (station or {}).get("members", ())]
+    return {"members": [f"不是本站点的委员：{'、'.join(strangers)}"]} if strangers else {}
+
+
+def _advance(c, data, actor, today, members_found, station=None):
     state = c["state"]
     target = NEXT[state]
     fields, errors = {}, {}
@@ -98,6 +109,8 @@ def _advance(c, data, actor, today, members_found):
     unknown = [m for m in extra_members if m not in members_found]
     if unknown:
         errors["members"] = [f"不是在任委员：{'、'.join(unknown)}"]
+    elif station is not None:   # not for imported history: who took part then
+        errors.update(_strangers(extra_members, station))
     members = c["members"] + [m for m in extra_members if m in members_found]
     outcomes = list(data.get("outcomes") or ())
     if state == "consult" and not members:
@@ -137,7 +150,11 @@ def _advance(c, data, actor, today, members_found):
     return fields, events
 
 
-CONSULTATIONS = Aggregate("consultations", "协商议事")
+# the office, the members taking part and the station holding it (like 社情民意);
+# not citizens, units or other members
+CONSULTATIONS = Aggregate("consultations", "协商议事", Visibility(
+    "协商议事", See("member", "members"), See("member", "proposed_by"),
+    See("station", "station_id")))
 
 
 def payload(c, **extra):

@@ -38,8 +38,8 @@ class ConsultationsApi:
     @api("GET", "/api/v1/consultations/<string:consultation_id>", query={},
          response=ConsultationView, summary="协商议事详情")
     def read_consultation(self, request, consultation_id):
-        return self.consultation_view(CONSULTATIONS.load(self.db, consultation_id),
-                                      request.principal)
+        return self.consultation_view(
+            CONSULTATIONS.load(self.db, consultation_id, request.principal), request.principal)
 
     @api("POST", "/api/v1/consultations/<string:consultation_id>/actions/<string:action>",
          query={}, body=CONSULTATION_ACTIONS, response=ConsultationView, summary="协商议事操作")
@@ -52,8 +52,10 @@ class ConsultationsApi:
                 f"F{len(doc['followups']) + 1}" if action == "add_followup" else None)
             found = self.active_members(data.get("members") or ()) if action == "advance" \
                 else {}
+            station = self.store.get("stations", doc["station_id"]) \
+                if action == "advance" and doc.get("station_id") else None
             return consult.act(doc, action, data, request.principal, today=self.today(),
-                               followup_id=followup_id, members_found=found)
+                               followup_id=followup_id, members_found=found, station=station)
         doc = self.command(request, CONSULTATIONS, consultation_id, decide,
                            expected=data.pop("seq", None))
         return self.consultation_view(doc, request.principal)

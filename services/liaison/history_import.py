@@ -56,7 +56,7 @@ def _new(kind, rec, ctx, at):
         return consult.new_consultation(
             data, actor, consultation_id=doc_id, org=ctx.org,
             station=ctx.stations.get(data.get("station_id")), members_found=ctx.members,
-            today=at.date())
+            today=at.date(), imported=True)
     data = opinion_in.load_or_raise(rec["data"])
     return opinions.new_opinion(data, actor, opinion_id=doc_id, org=ctx.org, today=at.date(),
                                 members_found=ctx.members,

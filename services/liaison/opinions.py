@@ -57,8 +57,9 @@ def new_opinion(data, actor, *, opinion_id, org, today, members_found, station):
     errors = {}
     if author is None and own and not actor.is_admin:
         author = sorted(own)[0]
-    if author and not actor.is_admin and author not in own and not (
-            station and is_staff(actor, station["_id"])):
+    if author and not actor.is_admin and author not in own:
+        # station staff submit for citizens (no author) or as themselves: naming
+        # another member would credit that member's 履职档案
         raise Forbidden("只能以本人名义报送社情民意")
     if not (actor.is_admin or own or (station and is_staff(actor, station["_id"]))):
         raise Forbidden("社情民意由委员、站点（代群众）或政协办公室报送")

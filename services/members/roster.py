@@ -6,6 +6,7 @@ input dicts; validation is the same as the API's.
 import csv
 import io
 import re
+import zipfile
 
 from openpyxl import load_workbook
 
@@ -57,6 +58,44 @@ class RosterError(ValueError):
     """The file as a whole cannot be read (wrong format, missing columns)."""
 
 
+# A city's roster is ~500 rows of ~20 columns, well under a megabyte unpacked;
+# these bounds are far above any real roster and far below what hurts a service.
+MAX_ROWS = 20_000
+MAX_COLUMNS = 60
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+MAX_ZIP_ENTRIES = 200
+
+
+def check_xlsx_size(data):
+    """Refuse an XLSX whose unpacked size or entry count is out of bounds
+    before parsing it (a zip bomb), from the zip directory alone."""
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError):
+        raise RosterError("无法读取 XLSX 文件") from None
+    if len(entries) > MAX_ZIP_ENTRIES or \
+            sum(e.file_size for e in entries) > MAX_UNPACKED_BYTES:
+        raise RosterError(f"XLSX 文件解压后过大（上限 {MAX_UNPACKED_BYTES // 1024 // 1024} MB），"
+                          "请只保留名册工作表")
+
+
+def bounded(rows):
+    """The rows, refused past ``MAX_ROWS`` rows or ``MAX_COLUMNS`` columns."""
+    out = []
+    for row in rows:
+        row = list(row)
+        while row and (row[-1] is None or not str(row[-1]).strip()):
+            row.pop()   # trailing empty cells of a formatted sheet
+        if not row:
+            continue    # empty rows (formatting down the sheet) are not rows
+        if len(out) >= MAX_ROWS + 1:   # the header and MAX_ROWS members
+            raise RosterError(f"名册超过 {MAX_ROWS} 行，请分批导入")
+        if len(row) > MAX_COLUMNS:
+            raise RosterError(f"名册超过 {MAX_COLUMNS} 列")
+        out.append(row)
+    return out
+
+
 def decode_csv(data):
     """UTF-8 (with or without BOM) when it decodes, else GBK (as GB18030)."""
     try:
@@ -71,18 +110,21 @@ def decode_csv(data):
 def read_table(data, filename=""):
     """(header, rows, encoding) from CSV or XLSX bytes."""
     if data[:4] == XLSX_MAGIC or filename.lower().endswith(".xlsx"):
+        check_xlsx_size(data)
         try:
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception:
             raise RosterError("无法读取 XLSX 文件") from None
-        sheet = book.worksheets[0]
-        rows = [["" if c is None else _cell(c) for c in row]
-                for row in sheet.iter_rows(values_only=True)]
-        book.close()
+        try:
+            sheet = book.worksheets[0]
+            rows = [["" if c is None else _cell(c) for c in row]
+                    for row in bounded(sheet.iter_rows(values_only=True))]
+        finally:
+            book.close()
         encoding = "xlsx"
     else:
         text, encoding = decode_csv(data)
-        rows = list(csv.reader(io.StringIO(text)))
+        rows = bounded(csv.reader(io.StringIO(text)))
     rows = [r for r in rows if any(str(c).strip() for c in r)] if rows else rows
     if not rows:
         raise RosterError("文件为空")

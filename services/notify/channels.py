@@ -10,6 +10,7 @@ import smtplib
 import socket
 import time
 from email.message import EmailMessage
+from urllib.parse import urlsplit
 from email.utils import formataddr
 
 import requests
@@ -57,7 +58,9 @@ def send_email(conf, to, title, body):
 
 def _post(url, timeout, what, **kw):
     try:
-        resp = requests.post(url, timeout=float(timeout), **kw)
+        # a redirect is an answer, not an instruction: following it would send
+        # the body (a signed event, a message) wherever the other side says
+        resp = requests.post(url, timeout=float(timeout), allow_redirects=False, **kw)
     except requests.Timeout:
         raise SendError(f"{what}: timed out after {timeout}s") from None
     except requests.RequestException as exc:
@@ -76,9 +79,26 @@ def send_provider(conf, channel, to, title, body, kind):
     _post(conf["url"], conf.get("timeout", 5), channel, json=payload, headers=headers)
 
 
-def send_webhook(hook, body, event_type, now=None):
+def host_allowed(url, allowed):
+    """True when ``url`` is https or http to a host of ``allowed`` (exact
+    names, or ``*.example.org`` for its subdomains)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("https", "http") or not host:
+        return False
+    for pattern in allowed or ():
+        pattern = str(pattern).lower()
+        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return True
+    return False
+
+
+def send_webhook(hook, body, event_type, now=None, allowed_hosts=()):
     """POST the event to a subscriber, signed with its secret:
-    ``X-Zhzx-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">``."""
+    ``X-Zhzx-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">``;
+    only to a host of ``allowed_hosts`` (``NOTIFY.webhook_hosts``)."""
+    if not host_allowed(hook["url"], allowed_hosts):
+        raise SendError(f"webhook {hook['id']}: host not in NOTIFY.webhook_hosts")
     ts = int(now if now is not None else time.time())
     raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
     headers = {"Content-Type": "application/json", "X-Zhzx-Event-Type": event_type,

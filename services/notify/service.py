@@ -9,7 +9,6 @@ digest are applied at send time, so ``POST /api/v1/notify/dispatch?now=…``
 runs it as of any moment. Contact addresses are fetched over RPC at send time
 and never stored, logged or put in metric labels.
 """
-import base64
 import fnmatch
 import json
 import logging
@@ -23,10 +22,10 @@ from prometheus_client import Counter, Gauge
 
 from services.common import rpc as rpc_clients
 from services.common import service as platform
-from services.common.http import api, moment_param, small_int
+from services.common.http import api, moment_param, page, page_params
 from services.common.inbox import Inbox, lease_seconds
 from services.common.messaging import event_handler
-from services.common.mongo import Mongo
+from services.common.mongo import Mongo, find_page
 from services.common.problems import Forbidden, Invalid, NotFound, Unavailable
 from services.members.client import MembersLookup
 
@@ -284,7 +283,8 @@ class NotifyService(MembersLookup, platform.PlatformService):
                     d["recipient"].split(":", 1)[1])
                 if hook is None:
                     raise channels.NoAddress("webhook no longer configured")
-                channels.send_webhook(hook, d["body"].encode(), d["event_type"])
+                channels.send_webhook(hook, d["body"].encode(), d["event_type"],
+                                      allowed_hosts=self.settings.get("webhook_hosts"))
             else:
                 contact = contacts.get(d["recipient"])
                 if contact is UNRESOLVED:
@@ -354,28 +354,20 @@ class NotifyService(MembersLookup, platform.PlatformService):
         out["urgent"] = bool(n.get("urgent"))
         return out
 
-    @api("GET", "/api/v1/inbox", query={"recipient": str, "unread": str, "limit": str,
-                                         "cursor": str}, summary="站内消息（收件箱）")
+    @api("GET", "/api/v1/inbox", query={"recipient": str, "unread": str}, paged=200,
+         summary="站内消息（收件箱）")
     def inbox(self, request):
         recipient = self.recipient(request, request.args.get("recipient"))
-        limit = min(int(request.args["limit"]) if small_int(request.args.get("limit", ""))
-                    else 50, 200) or 50
-        before = None
-        if request.args.get("cursor"):
-            try:
-                before = json.loads(base64.urlsafe_b64decode(request.args["cursor"]))
-            except ValueError:
-                before = None
-            if not (isinstance(before, list) and len(before) == 2
-                    and all(isinstance(x, str) for x in before)):
-                raise Invalid({"cursor": ["分页游标无效"]})
+        limit, after = page_params(request, default=50, maximum=200)   # the kernel's cursor
+        before = after.split("|", 1) if after else None   # newest first: (created_at, id)
+        if before is not None and len(before) != 2:
+            raise Invalid({"cursor": ["分页游标无效"]})
         docs = self.store.inbox(recipient, limit, before, request.args.get("unread") == "1")
-        more = len(docs) > limit
-        docs = docs[:limit]
-        cursor = base64.urlsafe_b64encode(json.dumps(
-            [docs[-1]["created_at"], docs[-1]["_id"]]).encode()).decode() if more else None
-        return {"recipient": recipient, "unread": self.store.unread(recipient),
-                "items": [self.note_view(n) for n in docs], "next_cursor": cursor}
+        listed = page([dict(self.note_view(n), _key=f"{n['created_at']}|{n['_id']}")
+                       for n in docs], limit, key="_key")
+        listed["items"] = [{k: v for k, v in n.items() if k != "_key"}
+                           for n in listed["items"]]
+        return dict(listed, recipient=recipient, unread=self.store.unread(recipient))
 
     @api("GET", "/api/v1/inbox/unread-count", query={"recipient": str}, summary="未读消息数")
     def unread_count(self, request):
@@ -425,15 +417,15 @@ class NotifyService(MembersLookup, platform.PlatformService):
 
     # --- deliveries for the office -----------------------------------------------------
     @api("GET", "/api/v1/deliveries", roles=("admin", "reviewer"),
-         query={"state": str, "channel": str, "recipient": str, "limit": str}, summary="投递记录")
+         query={"state": str, "channel": str, "recipient": str}, paged=1000,
+         summary="投递记录")
     def deliveries(self, request):
         query = {k: v for k, v in request.query.items() if v}
-        limit = min(int(request.args["limit"]), 1000) if small_int(
-            request.args.get("limit", "")) else 100
-        docs = list(self.store.deliveries.find(query, {"body": 0}).sort("_id", 1).limit(limit))
-        return {"count": self.store.deliveries.count_documents(query),
-                "items": [dict({k: v for k, v in d.items() if k != "_id"}, id=d["_id"])
-                          for d in docs]}
+        limit, after = page_params(request, default=100, maximum=1000)
+        docs = find_page(self.store.deliveries, query, limit, after, {"body": 0})
+        return dict(page([dict({k: v for k, v in d.items() if k != "_id"}, id=d["_id"])
+                          for d in docs], limit),
+                    count=self.store.deliveries.count_documents(query))
 
     @api("POST", "/api/v1/deliveries/<path:delivery_id>/retry", roles=("admin",), query={},
          summary="重试失败的投递")

@@ -644,7 +644,11 @@ def _decide(p, data, actor, rules, today, ctx):
     proposed = review.get("proposed") or {}
     data = {**{k: v for k, v in proposed.items() if k not in ("by", "on")},
             **{k: v for k, v in data.items() if v is not None}}
-    final = review.get("stage") == "final" or data["decision"] != proposed.get("decision")
+    # changing the proposed decision, or its merge target, ground or reason, is
+    # a different decision: the office's final review, not a reviewer's
+    changed = [k for k in ("decision", "merged_into", "ground", "reason")
+               if data.get(k) != proposed.get(k)]
+    final = review.get("stage") == "final" or bool(changed)
     if final and not actor.admin:
         raise Forbidden("有争议或改变拟办意见的提案须由提案委终审")
     errors = _decision_errors(data, rules, ctx, p)

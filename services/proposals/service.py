@@ -103,6 +103,11 @@ class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService)
                      number=by_id[h["proposal_id"]].get("number"),
                      state=by_id[h["proposal_id"]]["state"]) for h in hits]
 
+    def similar_for(self, request, doc):
+        """Similar proposals for the office (merge candidates); None for anyone
+        else: the list names proposals a member may not read."""
+        return self.similar_to(doc) if request.principal.has_any(STAFF) else None
+
     def context(self, action, p, data):
         ctx = domain.Context()
         if action in ("submit", "resubmit") and p["kind"] == "member":
@@ -129,9 +134,10 @@ class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService)
         doc, events = domain.new_proposal(
             data, actor, proposal_id=f"{self.identity.org_code}-{uuid.uuid4().hex[:12]}",
             org=self.identity.org_code, today=self.today(), members=members)
-        similar = self.similar_to(doc)
+        similar = self.similar_for(request, doc)
         body = self.view(self.insert(request, PROPOSALS, doc, ({}, events)), request, full=True)
-        body["similar"] = similar
+        if similar is not None:
+            body["similar"] = similar
         return 201, {"Location": f"/api/v1/proposals/{doc['_id']}"}, body
 
     @api("GET", "/api/v1/proposals", query=QUERY, paged=200, response=ProposalView,
@@ -178,7 +184,9 @@ class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService)
                            expected=data.pop("seq", None))
         body = self.view(doc, request, full=True)
         if action in ("update_draft", "submit", "classify"):
-            body["similar"] = self.similar_to(doc)
+            similar = self.similar_for(request, doc)
+            if similar is not None:
+                body["similar"] = similar
         return body
 
     @api("GET", "/api/v1/proposals/<string:proposal_id>/similar", roles=STAFF, query={},

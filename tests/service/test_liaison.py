@@ -197,6 +197,17 @@ def test_consultation_through_the_seven_steps(county):
     assert resp.json()["proposed_by"] == a and resp.json()["state"] == "topic"
     assert county.member(a).post(f"/api/v1/consultations/{cid}/actions/advance",
                                  json={}).status_code == 403
+    # read by the office, its station and its members only (like 社情民意)
+    outsider, other_staff = county.member(county.ids[2]), county.staff("room9")
+    for client in (outsider, other_staff):
+        assert client.get(f"/api/v1/consultations/{cid}").status_code == 404
+        assert client.get("/api/v1/consultations").json()["items"] == []
+    for role in ("citizen", "unit:jyj"):
+        assert Client(county.config, role).get("/api/v1/consultations").status_code == 403
+        assert Client(county.config, role).get(
+            f"/api/v1/consultations/{cid}").status_code == 404
+    assert county.member(a).get(f"/api/v1/consultations/{cid}").status_code == 200
+    assert staff.get("/api/v1/consultations").json()["items"][0]["id"] == cid
     county.act(staff, "consultations", cid, "advance")                       # → 调研
     county.act(staff, "consultations", cid, "advance", members=[a, b],
                others=[{"name": "村支书", "role": "村党支部"}])               # → 协商

@@ -282,14 +282,17 @@ def test_session_proposals_only_inside_the_window(county, config):
 
 
 def test_merge_links_both_ways_and_return_then_resubmit(county):
-    lead = county.member("王建国", IDS[0])
-    target = registered(county, lead)
+    lead, other = county.member("王建国", IDS[0]), county.member("李红", IDS[1])
+    target = registered(county, other)
     member = county.as_member(lead)
-    pid = member.post("/api/v1/proposals", json=content(
-        title="关于提高乡村教师待遇的建议")).json()["id"]
+    created = member.post("/api/v1/proposals", json=content(title="关于提高乡村教师待遇的建议"))
+    pid = created.json()["id"]
     body = county.act(member, pid, "submit")
+    # similar proposals are the office's merge candidates: a member is not shown
+    # another member's proposal (its title and state) through them
+    assert "similar" not in created.json() and "similar" not in body
+    body = county.act(county.reviewer, pid, "classify")
     assert target in [s["proposal_id"] for s in body["similar"]]
-    county.act(county.reviewer, pid, "classify")
     county.act(county.reviewer, pid, "propose", decision="return", reason="请补充数据")
     assert county.act(county.reviewer, pid, "decide")["state"] == "returned"
     county.act(member, pid, "update_draft", analysis="补充：近三年流失 120 人。")

@@ -227,3 +227,39 @@ def test_an_overdue_request_goes_to_the_station_then_the_office():
     assert citizen.scan(dict(r, **fields), late + timedelta(days=3)) == ({}, [])
     closing = dict(r, state="accepted", due={"close": due}, overdue=[])
     assert [e[1]["escalate_to"] for e in citizen.scan(closing, late)[1]] == ["office"]
+
+
+def test_station_staff_submit_for_citizens_or_as_themselves_never_as_another_member():
+    s, _ = station(members=("m1", "m2"))
+    staff = who("station:s1")
+    found = {"m1": {}, "m2": {}}
+
+    def submit(actor, **data):
+        return opinions.new_opinion(dict({"title": "t", "content": "c", "station_id": "s1"},
+                                         **data), actor, opinion_id="o9", org="140428",
+                                    today=date(2026, 5, 6), members_found=found, station=s)[0]
+    assert submit(staff)["author_member"] is None              # for a citizen
+    with pytest.raises(Forbidden):                             # would credit m2's record
+        submit(staff, author_member="m2")
+    assert submit(who("station:s1", "member:m1"), author_member="m1")["author_member"] == "m1"
+    assert submit(who("admin"), author_member="m2")["author_member"] == "m2"
+
+
+def test_only_the_stations_own_members_take_part_in_its_consultations():
+    station = {"_id": "s1", "members": ["m1", "m2"]}
+    found = {"m1": {}, "m2": {}, "m9": {}}
+    with pytest.raises(Invalid) as refused:
+        consult.new_consultation({"title": "停车", "source": "citizens", "station_id": "s1",
+                                  "members": ["m9"]}, who("station:s1"), consultation_id="c3",
+                                 org="140428", station=station, members_found=found,
+                                 today=date(2026, 5, 6))
+    assert "不是本站点的委员" in refused.value.errors["members"][0]
+    c = dict(consultation(), state="consult")
+    staff = who("station:s1")
+    with pytest.raises(Invalid) as refused:   # m9 is active, but not of this station
+        consult.act(c, "advance", {"members": ["m1", "m9"]}, staff, today=date(2026, 5, 7),
+                    members_found=found, station=station)
+    assert "m9" in refused.value.errors["members"][0]
+    fields, events = consult.act(c, "advance", {"members": ["m1", "m2"]}, staff,
+                                 today=date(2026, 5, 7), members_found=found, station=station)
+    assert events[-1][1]["members"] == ["m1", "m2"]

@@ -96,3 +96,27 @@ def test_roster_labels_and_encodings():
         assert data["committees"] == ["提案委", "文史委"] and data["gender"] == "male"
     with pytest.raises(roster.RosterError, match="缺少列"):
         roster.records(["姓名"], [])
+
+
+def test_a_zip_bomb_or_an_oversized_roster_is_refused_before_it_is_parsed():
+    import io
+    import zipfile
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/worksheets/sheet1.xml", b" " * (roster.MAX_UNPACKED_BYTES + 1))
+    data = packed.getvalue()
+    assert len(data) < 200_000          # small to send, huge to unpack
+    with pytest.raises(roster.RosterError, match="解压后过大"):
+        roster.read_table(data, "名册.xlsx")
+    header = ",".join(h for h, _, _ in roster.COLUMNS)
+    too_long = "\n".join([header] + ["张三,男"] * (roster.MAX_ROWS + 1)).encode()
+    with pytest.raises(roster.RosterError, match="行"):
+        roster.read_table(too_long, "名册.csv")
+    too_wide = (header + "," * 100 + "x\n张三").encode()
+    with pytest.raises(roster.RosterError, match="列"):
+        roster.read_table(too_wide, "名册.csv")
+    # a roster at the bound, with empty formatted rows and cells, still reads
+    fine = "\n".join([header + ",,,"] + ["张三,男,,,"] * roster.MAX_ROWS + [",,,"] * 50)
+    head, rows, _ = roster.read_table(fine.encode(), "名册.csv")
+    assert len(rows) == roster.MAX_ROWS and head[0] == "姓名"

@@ -132,3 +132,41 @@ def test_the_dispatch_notice_names_the_station_and_the_accept_deadline():
         "accept_due": "2026-11-28T10:30:00"}}
     assert rule.render(hit)[1] == ("王家庄村委员联络站向您派发群众诉求“村口路灯不亮”，"
                                    "请于2026年11月28日 10:30前接单办理。")
+
+
+def test_webhooks_go_only_to_allowed_hosts_and_never_follow_a_redirect():
+    """A subscriber answering 302 to another host gets a failed delivery, and
+    the other host nothing; a host not on the list is not even called."""
+    from tests.fakes import HttpProvider
+    from services.notify import channels
+    elsewhere = HttpProvider().start()
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(302)
+            self.send_header("Location", elsewhere.url + "/stolen")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hook = {"id": "oa", "url": f"http://127.0.0.1:{server.server_address[1]}/hook",
+                "secret": "s" * 32}
+        with pytest.raises(channels.SendError, match="HTTP 302"):
+            channels.send_webhook(hook, b"{}", "proposal.assigned",
+                                  allowed_hosts=["127.0.0.1"])
+        with pytest.raises(channels.SendError, match="webhook_hosts"):
+            channels.send_webhook(dict(hook, url=elsewhere.url + "/hook"), b"{}",
+                                  "proposal.assigned", allowed_hosts=["oa.example.gov.cn"])
+        assert elsewhere.received == []
+    finally:
+        server.shutdown()
+        elsewhere.stop()
+    assert channels.host_allowed("https://a.example.org/x", ["*.example.org"])
+    assert not channels.host_allowed("https://example.org.evil.cn/x", ["*.example.org"])
+    assert not channels.host_allowed("file:///etc/passwd", ["*"])

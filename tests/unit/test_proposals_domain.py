@@ -294,3 +294,24 @@ def test_offered_actions_are_exactly_those_that_succeed(data):
         if done is not None:
             p = done[0]
         today += timedelta(days=data.draw(st.integers(0, 40)))
+
+
+def test_a_reviewer_cannot_change_the_proposed_target_ground_or_reason_at_decision():
+    cast = {a.sub: a for a in ACTORS}
+    start = [("submit", cast["lead"], {}), ("confirm_cosign", cast["co"], {}),
+             ("classify", cast["rev"], {})]
+    ctx = context()
+    other = {"_id": "t2", "state": "registered"}
+    for proposed, changed in (
+            ({"decision": "merge", "merged_into": "t1"}, {"merged_into": "t2"}),
+            ({"decision": "reject", "ground": GROUND}, {"ground": "另一理由"}),
+            ({"decision": "return", "reason": "补充数据"}, {"reason": "别的理由"})):
+        *_, (_, p, _) = run(draft(), start + [("propose", cast["rev"], proposed)])
+        ctx.merge_target = other if changed.get("merged_into") else TARGET
+        with pytest.raises(Forbidden, match="终审"):
+            domain.act(copy.deepcopy(p), "decide", dict(changed), cast["rev"], RULES,
+                       date(2026, 3, 9), ctx)
+        assert p["review"]["stage"] == "proposed"          # nothing changed
+        domain.act(copy.deepcopy(p), "decide", {}, cast["rev"], RULES, date(2026, 3, 9),
+                   Context(members=MEMBERS, units=UNITS, merge_target=TARGET,
+                           next_number=lambda: 1))          # as proposed: the reviewer may
