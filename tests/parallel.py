@@ -13,6 +13,7 @@ failing group's, or 0.
     python -m tests.parallel [pytest options…]
 """
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,7 +58,9 @@ def main(argv):
     running = []
     for i, files in enumerate(groups()):
         log = (logs / f"group-{i}.log").open("w")
-        cmd = [sys.executable, "-m", "pytest", *argv, *files]
+        # its own --basetemp: pytest's default one is shared, and a starting
+        # process removes the older numbered directories of the others
+        cmd = [sys.executable, "-m", "pytest", f"--basetemp={logs / f'tmp-{i}'}", *argv, *files]
         running.append((i, files, log, subprocess.Popen(
             cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             env=dict(os.environ, ZHZX_PORT_RANGE=port_range(i)))))
@@ -77,6 +80,10 @@ def main(argv):
             status = status or proc.returncode
         time.sleep(1)   # polling child processes, not synchronising a test
     print(f"\nall groups done in {time.monotonic() - started:.0f} s; exit {status}")
+    if status == 0:
+        shutil.rmtree(logs, ignore_errors=True)
+    else:
+        print(f"logs and the tests' temporary directories are kept in {logs}")
     return status
 
 

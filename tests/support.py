@@ -127,7 +127,8 @@ class Client:
 
     def request(self, method, path, **kw):
         headers = dict(self.headers, **kw.pop("headers", {}))
-        return requests.request(method, self.base + path, headers=headers, timeout=30, **kw)
+        kw.setdefault("timeout", 30)
+        return requests.request(method, self.base + path, headers=headers, **kw)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
