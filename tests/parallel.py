@@ -47,9 +47,10 @@ def groups():
 
 
 def port_range(i):
-    """Each group its own ports for what it starts (16000–23999: clear of the
-    default pair's ports and of the shifted networks', 31000 and above)."""
-    return f"{16000 + 2000 * i}-{16000 + 2000 * (i + 1) - 1}"
+    """Each group its own ports for what it starts: 21400–25399, clear of the
+    default pair's ports, of the shifted networks' (tests.support.free_shift)
+    and of the OS's ephemeral range (32768 and above)."""
+    return f"{21400 + 1000 * i}-{21400 + 1000 * (i + 1) - 1}"
 
 
 def main(argv):

@@ -186,11 +186,16 @@ class EventProbe:
             self.conn.release()
 
 
-def free_shift(start=31000):
+MAX_SHIFT = 5700   # keeps every shifted port (27018 + shift at most) below 32768
+
+
+def free_shift(start=1000):
     """A ``ZHZX_PORT_SHIFT`` the launcher accepts whose ports are all free
-    now, for a second network beside one started by `make up`."""
+    now, for a second network beside one started by `make up`. Every port
+    stays below the OS's ephemeral range (32768 and up), where any outgoing
+    connection could take one as its source port while the network starts."""
     import socket
-    for shift in range(start, start + 6000, 97):
+    for shift in range(start, MAX_SHIFT, 97):
         try:
             check_shift(shift)
         except RuntimeError:

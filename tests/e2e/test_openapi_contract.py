@@ -33,7 +33,7 @@ EXAMPLES = {"admin": 6 * SCALE, "citizen": 3 * SCALE}
 
 @pytest.fixture(scope="module")
 def county(tmp_path_factory):
-    shift = free_shift(32100)
+    shift = free_shift(3400)
     env = dict(os.environ, ZHZX_RUN_DIR=str(tmp_path_factory.mktemp("fuzz") / "run"),
                ZHZX_PORT_SHIFT=str(shift))
 
