@@ -123,6 +123,22 @@ def cmd_keygen(args):
           f"(key id {key_id(public)}):\n{public}")
 
 
+def _remote_trust(args):
+    """(county trust file, city trust file) when keys are to be registered."""
+    given = [args.county_key, args.city_key, args.county_trust, args.city_trust]
+    if not any(given):
+        return None
+    if not all(given):
+        sys.exit("give --county-key, --city-key, --county-trust and --city-trust together")
+    from services.common.signing import key_id
+    try:
+        for key in [*args.county_key, *args.city_key]:
+            key_id(key)
+    except ValueError as exc:
+        sys.exit(f"zhzx link: {exc}")
+    return args.county_trust, args.city_trust
+
+
 def cmd_link(args):
     from services.common import federation
     county, city, county_org, city_org = _link_refs(args)
@@ -142,10 +158,22 @@ def cmd_link(args):
             if args.json:
                 print(json.dumps(rows, ensure_ascii=False))
             return
+        if args.county_mgmt:
+            trust = _remote_trust(args)   # checked before the brokers are touched
         done = federation.link(county, city, county_org=county_org, city_org=city_org)
         if not args.county_mgmt:   # local platforms: register each other's signing key
             from deploy import local
             local.register_link_keys(args.county, args.city)
+        elif trust:
+            from services.common.signing import register_link
+            register_link(*trust, county_org=county_org, city_org=city_org,
+                          county_keys=args.county_key, city_keys=args.city_key)
+            print(f"registered the signing keys: the county's in {trust[1]}, the city's "
+                  f"in {trust[0]} (load each into its platform's LINK_TRUST_FILE)")
+        else:
+            print("signing keys not registered: give --county-key, --city-key, "
+                  "--county-trust and --city-trust, or see docs/security.md#registering-keys;"
+                  " until then each side refuses the other's events (unknown_origin)")
     except (RuntimeError, OSError) as exc:
         sys.exit(f"zhzx link failed: {exc}")
     print(f"linked county {county_org} and city {city_org}: zhzx.up federated to the city "
@@ -287,6 +315,11 @@ def main(argv=None):
     p.add_argument("--city-amqp", help="city broker HOST:PORT as the county reaches it")
     p.add_argument("--city-org")
     p.add_argument("--admin", default="guest:guest", help="management USER:PASSWORD")
+    p.add_argument("--county-key", action="append",
+                   help="the county's public signing key (twice during a rotation)")
+    p.add_argument("--city-key", action="append", help="the city's public signing key")
+    p.add_argument("--county-trust", help="the county's trust file to register the city's key in")
+    p.add_argument("--city-trust", help="the city's trust file to register the county's key in")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_link)
 

@@ -514,10 +514,11 @@ def trust_file(name):
 
 def register_link_keys(county, city):
     """Each side of a county–city link registers the other's public key."""
-    from services.common.signing import public_key, write_trust
-    for here, there in ((county, city), (city, county)):
-        write_trust(trust_file(here), PLATFORMS[there]["ORG_CODE"],
-                    [public_key(own_secrets(there)["LINK_SIGNING_KEY"])])
+    from services.common.signing import public_key, register_link
+    register_link(trust_file(county), trust_file(city),
+                  county_org=PLATFORMS[county]["ORG_CODE"], city_org=PLATFORMS[city]["ORG_CODE"],
+                  county_keys=[public_key(own_secrets(county)["LINK_SIGNING_KEY"])],
+                  city_keys=[public_key(own_secrets(city)["LINK_SIGNING_KEY"])])
 
 
 def platform_env(name):

@@ -144,6 +144,15 @@ def write_trust(path, org, publics):
     os.replace(tmp, path)
 
 
+def register_link(county_trust, city_trust, *, county_org, city_org, county_keys, city_keys):
+    """Each side of a county–city link registers the other's public keys
+    (two during a rotation) in its trust file."""
+    for key in [*county_keys, *city_keys]:
+        key_id(key)   # a ValueError naming what is wrong, before anything is written
+    write_trust(city_trust, county_org, county_keys)
+    write_trust(county_trust, city_org, city_keys)
+
+
 class Verifier:
     """Checks a linked event received on ``exchange`` by platform ``identity``."""
 

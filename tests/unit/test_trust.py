@@ -152,3 +152,23 @@ def test_the_committed_configuration_holds_no_secret():
     finally:
         os.environ.update(saved)
     assert len(problems(settings)) == 3
+
+
+def test_linking_registers_each_sides_keys_in_the_others_trust_file(tmp_path):
+    from services.common.signing import register_link
+    county_key, city_key, next_city_key = new_private_key(), new_private_key(), new_private_key()
+    county_trust, city_trust = tmp_path / "county.json", tmp_path / "city.json"
+    with pytest.raises(ValueError):   # a malformed key: nothing is written
+        register_link(county_trust, city_trust, county_org="140428", city_org="140400",
+                      county_keys=["bm90LWEta2V5"], city_keys=[public_key(city_key)])
+    assert not county_trust.exists() and not city_trust.exists()
+    register_link(county_trust, city_trust, county_org="140428", city_org="140400",
+                  county_keys=[public_key(county_key)],
+                  city_keys=[public_key(city_key), public_key(next_city_key)])
+    at_city, at_county = Verifier(CITY, TrustStore(city_trust)), Verifier(
+        COUNTY, TrustStore(county_trust))
+    up = event()
+    at_city.check(UP, up, signed(county_key, "140400", up))
+    for key in (city_key, next_city_key):           # a rotation: both verify
+        down = event(origin="140400", type_="task.assigned")
+        at_county.check(DOWN, down, signed(key, "140428", down))
