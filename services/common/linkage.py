@@ -21,11 +21,10 @@ from kombu import Queue
 from nameko.messaging import Consumer
 
 from .config import Identity
-from .envelope import validation_errors
 from .inbox import done_ttl_seconds
 from .messaging import ReliableEventHandler
 from .observability import LINK_LAG
-from .signing import Refused, TrustStore, Verifier
+from .signing import TrustStore, Verifier
 
 from .names import DOWN, UP, link_exchange, link_routing_key  # noqa: F401 (UP, DOWN used by services)
 
@@ -61,13 +60,10 @@ class LinkedEventHandler(ReliableEventHandler):
                 (datetime.now(timezone.utc) - occurred).total_seconds())
         except (KeyError, TypeError, ValueError):
             pass  # the envelope check dead-letters it
-        if isinstance(body, dict) and not validation_errors(body):
-            try:
-                self.verifier.check(self.source_service, body, message.headers)
-            except Refused as exc:
-                self.refuse(message, body, exc)
-                return
         super().handle_message(body, message)
+
+    def admit(self, body, headers):
+        self.verifier.check(self.source_service, body, headers)
 
 
 linked_handler = LinkedEventHandler.decorator

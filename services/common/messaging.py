@@ -97,8 +97,17 @@ class ReliableEventHandler(EventHandler):
             self._settle(message, body, attempts=self._attempts(message),
                          error=f"invalid envelope: {errors}", dead=True)
             return
+        try:
+            self.admit(body, message.headers)
+        except Refused as exc:
+            self.refuse(message, body, exc)
+            return
         message.zhzx_body = body
         super().handle_message(body, message)
+
+    def admit(self, body, headers):
+        """Raise ``Refused`` for a valid envelope this handler must not apply
+        (linked handlers check its origin); local events are admitted."""
 
     def unpack_message_headers(self, message):
         data = super().unpack_message_headers(message)
