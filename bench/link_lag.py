@@ -178,7 +178,8 @@ def run(args):
         for part in (county, city, mongo):
             part.start()
             started.append(part)
-        refs = [federation.BrokerRef(b.mgmt_url, "127.0.0.1", b.amqp_port) for b in (county, city)]
+        refs = [federation.BrokerRef(b.mgmt_url, "127.0.0.1", b.amqp_port, b.admin)
+                for b in (county, city)]
         federation.link(*refs, county_org=COUNTY, city_org=CITY)
         wait(lambda: all(s["state"] == "running" for s in federation.status(*refs)), 60)
 

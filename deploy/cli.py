@@ -95,23 +95,30 @@ def cmd_records(args):
 
 def _link_refs(args):
     from services.common.federation import BrokerRef
-    admin = tuple(args.admin.split(":", 1))
     if args.county_mgmt:
-        def ref(mgmt, amqp):
+        def ref(side, mgmt, amqp, tls):
+            admin = getattr(args, f"{side}_admin") or os.environ.get(f"ZHZX_{side.upper()}_ADMIN")
+            if not admin or ":" not in admin:
+                sys.exit(f"give the {side} broker's administrator as --{side}-admin USER:PASSWORD"
+                         f" or ZHZX_{side.upper()}_ADMIN")
             host, port = amqp.rsplit(":", 1)
-            return BrokerRef(mgmt.rstrip("/"), host, int(port), admin)
+            return BrokerRef(mgmt.rstrip("/"), host, int(port), tuple(admin.split(":", 1)),
+                             tls=tls)
         if not (args.county_amqp and args.city_mgmt and args.city_amqp and args.county_org
                 and args.city_org):
             sys.exit("give --county-mgmt, --county-amqp, --county-org, --city-mgmt, "
                      "--city-amqp and --city-org together")
-        return (ref(args.county_mgmt, args.county_amqp), ref(args.city_mgmt, args.city_amqp),
+        return (ref("county", args.county_mgmt, args.county_amqp, args.county_tls),
+                ref("city", args.city_mgmt, args.city_amqp, args.city_tls),
                 args.county_org, args.city_org)
     from deploy import local
     refs = []
     for name in (args.county, args.city):
         spec = local.platform_spec(name)
-        refs.append((BrokerRef(f"http://127.0.0.1:{spec['mgmt']}", "127.0.0.1", spec["amqp"],
-                               admin), spec["ORG_CODE"]))
+        # over TLS: each broker's link verifies the other's certificate for localhost
+        refs.append((BrokerRef(f"http://127.0.0.1:{spec['mgmt']}", "localhost", spec["amqps"],
+                               local.broker_admin(name), tls=str(local.tls_dir(name))),
+                     spec["ORG_CODE"]))
     return refs[0][0], refs[1][0], refs[0][1], refs[1][1]
 
 
@@ -152,8 +159,9 @@ def cmd_link(args):
                 refusals = row.get("refused") or {}
                 refused = f"  refused {sum(refusals.values())} (" + ", ".join(
                     f"{k} {v}" for k, v in sorted(refusals.items())) + ")" if refusals else ""
+                over = f"  over {row['uri']}" if row.get("uri") else ""
                 print(f"{row['link']:<5} {row['exchange']:<10} {row['state']:<12} "
-                      f"buffered {buffered}{oldest}{refused}"
+                      f"buffered {buffered}{oldest}{refused}{over}"
                       + (f"  error: {row['error']}" if row.get("error") else ""))
             if args.json:
                 print(json.dumps(rows, ensure_ascii=False))
@@ -193,7 +201,7 @@ def cmd_up(args):
         print_ready(local, name, env)
     if args.pair:
         from services.common import federation
-        args.county, args.city, args.county_mgmt, args.admin = *local.PAIR, None, "guest:guest"
+        args.county, args.city, args.county_mgmt = *local.PAIR, None
         county, city, county_org, city_org = _link_refs(args)
         federation.link(county, city, county_org=county_org, city_org=city_org)
         local.register_link_keys(*local.PAIR)
@@ -208,8 +216,9 @@ def print_ready(local, name, env):
         print(f"  {service:<11} {local.service_url(name, service)}/api/v1/  "
               f"(/healthz /readyz /metrics)")
     spec = local.platform_spec(name)
-    print(f"  broker      amqp://127.0.0.1:{spec['amqp']}  management "
-          f"http://127.0.0.1:{spec['mgmt']} (guest/guest)")
+    print(f"  broker      amqp://127.0.0.1:{spec['amqp']}  amqps://localhost:{spec['amqps']}"
+          f" (links)  management http://127.0.0.1:{spec['mgmt']} (user {local.BROKER_ADMIN},"
+          f" password in {local.RUN / name / 'broker-users.json'})")
     print(f"  MongoDB     mongodb://127.0.0.1:{spec['mongo']}")
     print(f"\nadmin token (12 h; `zhzx token --platform {name} --role admin` for another):"
           f"\n{token}")
@@ -314,7 +323,13 @@ def main(argv=None):
     p.add_argument("--city-mgmt")
     p.add_argument("--city-amqp", help="city broker HOST:PORT as the county reaches it")
     p.add_argument("--city-org")
-    p.add_argument("--admin", default="guest:guest", help="management USER:PASSWORD")
+    p.add_argument("--county-admin", help="county broker's management USER:PASSWORD "
+                   "(or ZHZX_COUNTY_ADMIN)")
+    p.add_argument("--city-admin", help="city broker's management USER:PASSWORD "
+                   "(or ZHZX_CITY_ADMIN)")
+    p.add_argument("--county-tls", help="directory of ca.crt, tls.crt, tls.key on the county "
+                   "broker's nodes: its link to the city runs over amqps")
+    p.add_argument("--city-tls", help="the same on the city broker's nodes")
     p.add_argument("--county-key", action="append",
                    help="the county's public signing key (twice during a rotation)")
     p.add_argument("--city-key", action="append", help="the city's public signing key")

@@ -17,13 +17,14 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 # ZHZX_RUN_DIR and ZHZX_PORT_SHIFT let a second copy (an end-to-end test) run
 # beside the usual one without touching it. `up` records the shift in the run
 # directory, so every later command needs ZHZX_RUN_DIR alone.
 RUN = Path(os.environ.get("ZHZX_RUN_DIR") or ROOT / ".run")
-PORT_KEYS = ("http_base", "amqp", "mgmt", "prom", "dist", "mongo", "smtp")
+PORT_KEYS = ("http_base", "amqp", "amqps", "mgmt", "prom", "dist", "mongo", "smtp")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 MONGO_VENV = ROOT / ".venv-mongo"
 NX_VERSION = "0.8.1"
@@ -163,21 +164,33 @@ def stop_pid(pid, timeout=20):
 
 
 class Broker:
-    """One RabbitMQ node with its own name, ports and data directory."""
+    """One RabbitMQ node with its own name, ports and data directory.
+
+    With ``tls`` (a directory of ``ca.crt``, ``tls.crt``, ``tls.key``) it
+    also listens on ``amqps_port`` over TLS, verifying the peer's
+    certificate (federation links connect there). With ``admin`` (name,
+    password) the node's first start creates that administrator instead of
+    guest/guest."""
 
     def __init__(self, base_dir, *, node, amqp_port, mgmt_port, prom_port, dist_port,
-                 cluster_name):
+                 cluster_name, amqps_port=None, tls=None, admin=None):
         self.dir = Path(base_dir)
         self.node = node
         self.amqp_port, self.mgmt_port = amqp_port, mgmt_port
         self.prom_port, self.dist_port = prom_port, dist_port
+        self.amqps_port, self.tls = amqps_port, tls
+        self.admin = tuple(admin) if admin else ("guest", "guest")
         self.cluster_name = cluster_name
         self.pid_file = self.dir / "rabbitmq.pid"    # written by RabbitMQ itself
         self.record = self.dir / "broker.pid"        # the same PID, proven (write_pid)
 
     @property
     def amqp_uri(self):
-        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/"
+        return self.uri_for(*self.admin)
+
+    def uri_for(self, user, password):
+        return f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:" \
+               f"{self.amqp_port}/"
 
     @property
     def mgmt_url(self):
@@ -212,9 +225,58 @@ class Broker:
             "loopback_users = none",
             "log.console = false",
             "log.file.level = warning",
+            *self.tls_config(),
+            *self.admin_config(),
             "",
         ]))
+        (self.dir / "rabbitmq.conf").chmod(0o600)
         (self.dir / "enabled_plugins").write_text(f"[{','.join(PLUGINS)}].\n")
+
+    def tls_config(self):
+        if not self.tls:
+            return []
+        tls = Path(self.tls)
+        return [f"listeners.ssl.1 = 127.0.0.1:{self.amqps_port}",
+                f"ssl_options.cacertfile = {tls / 'ca.crt'}",
+                f"ssl_options.certfile = {tls / 'tls.crt'}",
+                f"ssl_options.keyfile = {tls / 'tls.key'}",
+                "ssl_options.verify = verify_peer",
+                "ssl_options.fail_if_no_peer_cert = true",
+                "ssl_options.versions.1 = tlsv1.3",
+                "ssl_options.versions.2 = tlsv1.2"]
+
+    def admin_config(self):
+        if self.admin == ("guest", "guest"):
+            return []
+        return [f"default_user = {self.admin[0]}", f"default_pass = {self.admin[1]}",
+                "default_user_tags.administrator = true",
+                "default_permissions.configure = .*", "default_permissions.read = .*",
+                "default_permissions.write = .*"]
+
+    def ensure_admin(self):
+        """The administrator exists and guest does not: a node whose database
+        was made before (with guest/guest) is brought in line through
+        rabbitmqctl, which needs no password."""
+        if self.admin == ("guest", "guest"):
+            return False
+        try:
+            with urllib.request.urlopen(urllib.request.Request(
+                    f"{self.mgmt_url}/api/whoami", headers={"Authorization": basic_auth(
+                        *self.admin)}), timeout=10) as resp:
+                if resp.status == 200:
+                    return False
+        except urllib.error.HTTPError as exc:
+            if exc.code != 401:
+                raise LaunchError(f"{self.node} management API: HTTP {exc.code}") from None
+        user, password = self.admin
+        if user not in self.ctl("list_users", "--quiet", "--no-table-headers"):
+            self.ctl("add_user", user, password)
+        else:
+            self.ctl("change_password", user, password)
+        self.ctl("set_user_tags", user, "administrator")
+        self.ctl("set_permissions", "-p", "/", user, ".*", ".*", ".*")
+        self.ctl("delete_user", "guest", check=False)
+        return True
 
     def pid(self):
         return read_pid(self.record) or read_pid(self.pid_file, marker=self.marker)
@@ -241,7 +303,8 @@ class Broker:
             return False
         if not (RABBIT_BIN / "rabbitmq-server").exists():
             raise LaunchError("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-        for port in (self.amqp_port, self.mgmt_port, self.prom_port, self.dist_port):
+        for port in (self.amqp_port, self.mgmt_port, self.prom_port, self.dist_port,
+                     *([self.amqps_port] if self.tls else [])):
             if port_open(port):
                 raise LaunchError(f"port {port} is already in use; cannot start {self.node}")
         self.write_config()
@@ -251,7 +314,8 @@ class Broker:
                          start_new_session=True, cwd=self.dir)
         wait_for(lambda: self.pid_file.exists(), 30, f"{self.node} to write its pid file")
         self.ctl("wait", "--timeout", str(timeout), str(self.pid_file), timeout=timeout + 10)
-        wait_for(lambda: port_open(self.amqp_port), 30, f"{self.node} AMQP port")
+        wait_for(lambda: port_open(self.amqp_port) and port_open(self.mgmt_port), 30,
+                 f"{self.node} AMQP and management ports")
         pid = read_pid(self.pid_file, marker=self.marker)
         if pid:
             write_pid(self.record, pid)
@@ -389,6 +453,11 @@ def start_service(name, config_file, env, log_path, pid_path):
     return True
 
 
+def basic_auth(user, password):
+    import base64
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 def http_status(url, timeout=2):
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -413,10 +482,12 @@ def wait_ready(urls, timeout=90, pid_files=()):
 
 PLATFORMS = {
     "county": {"ORG_CODE": "140428", "ORG_NAME": "长子县", "ORG_LEVEL": "county",
-               "PARENT_ORG": "140400", "PARENT_ORG_NAME": "长治市", "http_base": 8000, "amqp": 5672, "mgmt": 15672,
+               "PARENT_ORG": "140400", "PARENT_ORG_NAME": "长治市", "http_base": 8000, "amqp": 5672,
+               "amqps": 5671, "mgmt": 15672,
                "prom": 15692, "dist": 25672, "mongo": 27017, "smtp": 2525},
     "city": {"ORG_CODE": "140400", "ORG_NAME": "长治市", "ORG_LEVEL": "city",
-             "PARENT_ORG": "140000", "PARENT_ORG_NAME": "山西省", "CHILD_ORGS": "140428=长子县", "http_base": 8100, "amqp": 5673, "mgmt": 15673,
+             "PARENT_ORG": "140000", "PARENT_ORG_NAME": "山西省", "CHILD_ORGS": "140428=长子县",
+             "http_base": 8100, "amqp": 5673, "amqps": 5674, "mgmt": 15673,
              "prom": 15693, "dist": 25673, "mongo": 27018, "smtp": 2526},
 }
 PAIR = ("county", "city")   # `make up`: the county 140428 and its city 140400, linked
@@ -507,6 +578,62 @@ def own_secrets(name):
     return data
 
 
+def broker_secrets(name):
+    """The platform broker's passwords, made once in its run directory (mode
+    600): the administrator's (management and ``zhzx`` commands) and each
+    service's own user's."""
+    path = RUN / name / "broker-users.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    wanted = ["admin", *(f"svc-{s}" for s in SERVICES)]
+    if any(k not in data for k in wanted):
+        data.update({k: secrets.token_hex(16) for k in wanted if k not in data})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+        path.chmod(0o600)
+    return data
+
+
+BROKER_ADMIN = "zhzx-admin"
+
+
+def broker_admin(name):
+    """(user, password) of the platform broker's administrator."""
+    return BROKER_ADMIN, broker_secrets(name)["admin"]
+
+
+def tls_dir(name):
+    """The platform broker's certificates, signed by the run's local CA."""
+    from deploy.tls import ensure_node
+    return ensure_node(RUN / "ca", RUN / name / "tls", f"zhzx-{name}.localhost")
+
+
+def restricted_calls():
+    """``{"<service>.<method>": callers}`` of every RPC method marked
+    ``answers_only``, read from the service classes."""
+    import importlib
+    out = {}
+    for service in SERVICES:
+        module = importlib.import_module(f"services.{service}.service")
+        cls = next(v for v in vars(module).values()
+                   if isinstance(v, type) and getattr(v, "name", None) == service)
+        for attr in dir(cls):
+            callers = getattr(getattr(cls, attr, None), "answers_only", None)
+            if callers:
+                out[f"{service}.{attr}"] = tuple(callers)
+    return out
+
+
+def ensure_service_users(name):
+    """Each service's own broker user (services/common/broker_users.py)."""
+    from services.common import broker_users
+    from services.common.federation import BrokerRef
+    _, broker, _, _ = platform_parts(name)
+    ref = BrokerRef(broker.mgmt_url, "127.0.0.1", broker.amqp_port, broker.admin)
+    passwords, restricted = broker_secrets(name), restricted_calls()
+    for service in SERVICES:
+        broker_users.ensure(ref, service, passwords[broker_users.user_name(service)], restricted)
+
+
 def trust_file(name):
     """The keys this platform accepts linked events under (``zhzx link`` writes them)."""
     return RUN / name / "link-trust.json"
@@ -521,7 +648,9 @@ def register_link_keys(county, city):
                   city_keys=[public_key(own_secrets(city)["LINK_SIGNING_KEY"])])
 
 
-def platform_env(name):
+def platform_env(name, service=None):
+    """A platform's settings; ``AMQP_URI`` names ``service``'s own broker
+    user, or the administrator (for ``zhzx`` commands) when none is given."""
     spec = platform_spec(name)
     _, shared = secrets_file()
     env = {k: spec.get(k, "") for k in ("ORG_CODE", "ORG_NAME", "ORG_LEVEL", "PARENT_ORG",
@@ -530,7 +659,9 @@ def platform_env(name):
     env.update(own_secrets(name))
     env["LINK_TRUST_FILE"] = str(trust_file(name))
     env["PERSON_KEY_SECRET"] = shared["PERSON_KEY_SECRET"]
-    env["AMQP_URI"] = f"amqp://guest:guest@127.0.0.1:{spec['amqp']}/"
+    user = (f"svc-{service}", broker_secrets(name)[f"svc-{service}"]) if service \
+        else broker_admin(name)
+    env["AMQP_URI"] = f"amqp://{user[0]}:{user[1]}@127.0.0.1:{spec['amqp']}/"
     env["MONGO_URI"] = f"mongodb://127.0.0.1:{spec['mongo']}/"
     env["SMTP_HOST"], env["SMTP_PORT"] = "127.0.0.1", spec["smtp"]
     return env
@@ -542,7 +673,8 @@ def platform_parts(name):
     node = f"zhzx-{name}{port_shift() or ''}@localhost"
     broker = Broker(base / "rabbitmq", node=node, amqp_port=spec["amqp"],
                     mgmt_port=spec["mgmt"], prom_port=spec["prom"], dist_port=spec["dist"],
-                    cluster_name=f"zhzx-{spec['ORG_CODE']}")
+                    cluster_name=f"zhzx-{spec['ORG_CODE']}", amqps_port=spec["amqps"],
+                    tls=tls_dir(name), admin=broker_admin(name))
     mongo = MongoWire(base / "mongo", spec["mongo"])
     mail = MailSink(base / "mail", spec["smtp"])
     return base, broker, mongo, mail
@@ -580,7 +712,8 @@ class ServiceProcess:
     def start(self):
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(platform_env(self.platform), WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}")
+        env = dict(platform_env(self.platform, self.service),
+                   WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}")
         return start_service(self.service, ROOT / "deploy" / "config" / "platform.yaml", env,
                              self.log, self.pid_file)
 
@@ -630,8 +763,11 @@ def up(name="county", *, demo=True, out=print):
     (base / "logs").mkdir(parents=True, exist_ok=True)
     every = parts(name)
     broker, mongo, mail = every["broker"], every["mongo"], every["mail"]
-    out(f"[{name}] broker {broker.node} on 127.0.0.1:{broker.amqp_port}: "
-        + ("started" if broker.start() else "already running"))
+    out(f"[{name}] broker {broker.node} on 127.0.0.1:{broker.amqp_port} (TLS "
+        f"{broker.amqps_port}): " + ("started" if broker.start() else "already running"))
+    if broker.ensure_admin():
+        out(f"[{name}] broker administrator {broker.admin[0]} created, guest removed")
+    ensure_service_users(name)
     out(f"[{name}] MongoDB wire server on 127.0.0.1:{mongo.port}: "
         + ("started" if mongo.start() else "already running"))
     out(f"[{name}] SMTP server (e-mail kept in {mail.maildir}) on 127.0.0.1:{mail.port}: "

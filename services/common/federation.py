@@ -27,7 +27,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import requests
 
@@ -40,11 +40,18 @@ VHOST = "%2F"
 @dataclass
 class BrokerRef:
     """One broker as the link sees it: its management API (with an admin
-    user) and the AMQP address the other broker reaches it at."""
+    user ``(name, password)``) and the AMQP address the other broker reaches
+    it at. ``tls`` is the directory, on this broker's own nodes, holding
+    ``ca.crt``, ``tls.crt`` and ``tls.key`` (cert-manager's names): when it
+    is given, this broker's link connects over ``amqps`` to the other
+    broker's TLS listener (``amqp_port`` of the other is then its TLS port),
+    verifies its certificate and host name against ``ca.crt``, and presents
+    ``tls.crt``."""
     mgmt_url: str
     amqp_host: str
     amqp_port: int
-    admin: tuple = ("guest", "guest")
+    admin: tuple
+    tls: str = None
 
     def call(self, method, path, json=None, ok=(200, 201, 204)):
         resp = requests.request(method, f"{self.mgmt_url}/api/{path}", json=json,
@@ -84,9 +91,22 @@ def _link_user(broker, user, exchange, password):
     return password
 
 
+def upstream_uri(downstream, upstream, user, password):
+    """The URI ``downstream``'s link connects to ``upstream`` with: ``amqps``
+    with peer verification when the downstream has certificates."""
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    address = f"{upstream.amqp_host}:{upstream.amqp_port}/%2F"
+    if not downstream.tls:
+        return f"amqp://{credentials}@{address}"
+    files = {key: f"{downstream.tls.rstrip('/')}/{name}" for key, name in (
+        ("cacertfile", "ca.crt"), ("certfile", "tls.crt"), ("keyfile", "tls.key"))}
+    return f"amqps://{credentials}@{address}?" + urlencode(dict(
+        files, verify="verify_peer", fail_if_no_peer_cert="true",
+        server_name_indication=upstream.amqp_host))
+
+
 def _upstream(downstream, name, upstream, user, password, exchange, set_name):
-    uri = f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@" \
-          f"{upstream.amqp_host}:{upstream.amqp_port}/%2F"
+    uri = upstream_uri(downstream, upstream, user, password)
     downstream.call("PUT", f"parameters/federation-upstream/{VHOST}/{name}", {"value": {
         "uri": uri, "exchange": exchange, "ack-mode": "on-confirm", "trust-user-id": False,
         "reconnect-delay": 2, "max-hops": 1, "resource-cleanup-mode": "never"}})
@@ -160,7 +180,7 @@ def refused(downstream, exchange, limit=1000):
 
 def status(county, city, now=None):
     """Each link's state (``unreachable`` when its downstream broker does not
-    answer), the events buffered on its upstream broker and how old the
+    answer) and address (``amqps://…`` over TLS, without credentials), the events buffered on its upstream broker and how old the
     oldest of them is (``None`` when nothing is buffered or not known), and
     the linked events its downstream refused, by reason."""
     now = time.time() if now is None else now
@@ -168,12 +188,13 @@ def status(county, city, now=None):
     for name, downstream, upstream, exchange in (("up", city, county, UP),
                                                  ("down", county, city, DOWN)):
         row = {"link": name, "exchange": exchange, "state": "unreachable", "error": None,
-               "buffered": None, "oldest_seconds": None, "refused": {}}
+               "uri": None, "buffered": None, "oldest_seconds": None, "refused": {}}
         try:
             links = [l for l in downstream.call("GET", f"federation-links/{VHOST}", ok=(200,))
                      or [] if l.get("exchange") == exchange]
             row.update(state=links[0]["status"] if links else "absent",
                        error=links[0].get("error") if links else None,
+                       uri=links[0].get("uri") if links else None,
                        refused=refused(downstream, exchange))
         except (requests.RequestException, RuntimeError) as exc:
             row["error"] = f"downstream broker: {type(exc).__name__}"

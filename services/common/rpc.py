@@ -64,5 +64,6 @@ def answers_only(*services):
                 raise NotYourCall(f"{method.__name__} answers {', '.join(services)} only, "
                                   f"not {self.caller}")
             return method(self, *args, **kwargs)
+        checked.answers_only = services   # the broker users' topic permissions read it
         return checked
     return wrap

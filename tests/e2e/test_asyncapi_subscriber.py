@@ -37,11 +37,11 @@ LINKED_AT = {"city": {"member.synced", "statistics.rolled_up", "proposal.referre
 class Subscriber:
     """One broker's subscriber: documented queues and catch-all queues."""
 
-    def __init__(self, doc, amqp_port, mgmt_port, org):
+    def __init__(self, doc, amqp_port, mgmt_port, org, admin):
         self.doc, self.org = doc, org
         # no heartbeats: the connection sits idle while the demo loads for minutes
         self.conn = pika.BlockingConnection(pika.ConnectionParameters(
-            "127.0.0.1", amqp_port, credentials=pika.PlainCredentials("guest", "guest"),
+            "127.0.0.1", amqp_port, credentials=pika.PlainCredentials(*admin),
             heartbeat=0))
         self.ch = self.conn.channel()
         self.documented = {}    # queue -> channel id
@@ -57,7 +57,7 @@ class Subscriber:
                                routing_key=channel["address"].replace("{org}", org))
             self.documented[queue] = cid
         exchanges = requests.get(f"http://127.0.0.1:{mgmt_port}/api/exchanges/%2F",
-                                 auth=("guest", "guest"), timeout=10).json()
+                                 auth=admin, timeout=10).json()
         for ex in exchanges:
             if ex["type"] == "topic" and ex["name"] and not ex["name"].startswith("amq.") \
                     and ex["name"] != "nameko-rpc":
@@ -114,7 +114,7 @@ def test_a_subscriber_from_the_document_alone_gets_only_documented_valid_events(
     doc = yaml.safe_load((ROOT / "docs" / "asyncapi.yaml").read_text())
     from deploy.local import PLATFORMS
     subs = {name: Subscriber(doc, PLATFORMS[name]["amqp"] + pair.shift,
-                             PLATFORMS[name]["mgmt"] + pair.shift, ORGS[name])
+                             PLATFORMS[name]["mgmt"] + pair.shift, ORGS[name], pair.admin(name))
             for name in ORGS}
     try:
         demo = subprocess.run(

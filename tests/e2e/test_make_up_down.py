@@ -4,13 +4,18 @@ this machine is left alone."""
 import json
 import os
 import re
+import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import requests
+from amqp.exceptions import AccessRefused
+from kombu import Connection, Exchange
 
+from deploy.tls import ensure_node
 from deploy.local import PLATFORMS, SERVICES, pid_alive, port_open, read_pid
 from tests.support import ROOT, free_shift, wait_until
 
@@ -21,6 +26,37 @@ BIN = Path(sys.executable).parent
 def zhzx(env, *args, timeout=300):
     return subprocess.run([str(BIN / "zhzx"), *args], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def brokers_trust_as_little_as_they_should(run, shift):
+    """Links over TLS with peer verification; no guest; each service as its
+    own user, kept from the calls that answer notify only."""
+    county = PLATFORMS["county"]
+    admin = json.loads((run / "county" / "broker-users.json").read_text())
+    mgmt = f"http://127.0.0.1:{county['mgmt'] + shift}/api"
+    assert requests.get(f"{mgmt}/overview", auth=("guest", "guest"), timeout=10).status_code \
+        == 401
+    connections = requests.get(f"{mgmt}/connections", auth=("zhzx-admin", admin["admin"]),
+                               timeout=10).json()
+    users = {c["user"] for c in connections}
+    assert {f"svc-{s}" for s in SERVICES} | {"link-140400"} <= users, users
+    assert all(c["ssl"] for c in connections if c["user"] == "link-140400"), connections
+    uri = f"amqp://svc-proposals:{admin['svc-proposals']}@127.0.0.1:{county['amqp'] + shift}/"
+    with Connection(uri, transport_options={"confirm_publish": True}) as conn:
+        with pytest.raises(AccessRefused, match="members.get_contact"):
+            conn.Producer().publish({}, exchange=Exchange("nameko-rpc", "topic", durable=True),
+                                    routing_key="members.get_contact", declare=[])
+    # the TLS listener: no client certificate, or one of another CA, is refused
+    ensure_node(run / "rogue-ca", run / "rogue", "rogue.localhost")
+    for client in (None, run / "rogue"):
+        ctx = ssl.create_default_context(cafile=str(run / "ca" / "ca.crt"))
+        if client:
+            ctx.load_cert_chain(client / "tls.crt", client / "tls.key")
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            with socket.create_connection(("127.0.0.1", county["amqps"] + shift), 10) as raw, \
+                    ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"AMQP\x00\x00\x09\x01")
+                assert tls.recv(8)   # TLS 1.3 reports a refused certificate here
 
 
 def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
@@ -41,6 +77,9 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
             in first.stdout
         status = zhzx(env, "link", "status")
         assert status.stdout.count("running") == 2, status.stdout + status.stderr
+        for port in (PLATFORMS["county"]["amqps"], PLATFORMS["city"]["amqps"]):
+            assert f"over amqps://localhost:{port + shift}/" in status.stdout, status.stdout
+        brokers_trust_as_little_as_they_should(tmp_path / "run", shift)
         # 社情民意 reported up by the county reaches the city's intake
         issued = requests.get(f"http://127.0.0.1:{8003 + shift}/api/v1/opinions",
                               params={"state": "issued", "limit": 1}, timeout=30,

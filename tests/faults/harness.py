@@ -57,6 +57,11 @@ class Pair:
     def down(self):
         return self.zhzx("down", "--pair", timeout=300, check=False)
 
+    def admin(self, platform):
+        """The platform broker's administrator (``zhzx up`` made it)."""
+        users = json.loads((self.run_dir / platform / "broker-users.json").read_text())
+        return "zhzx-admin", users["admin"]
+
     def url(self, platform, service, path):
         base = PLATFORMS[platform]["http_base"] + SERVICES[service] + self.shift
         return f"http://127.0.0.1:{base}{path}"
@@ -346,11 +351,11 @@ def close_link_connections(pair):
 
     def conns():
         return [c["name"] for c in requests.get(f"{mgmt}/api/connections",
-                                                auth=("guest", "guest"), timeout=10).json()
+                                                auth=pair.admin("county"), timeout=10).json()
                 if c.get("user") == f"link-{CITY}"]
     for name in wait_until(conns, timeout=30, what="the link's connection"):
         requests.delete(f"{mgmt}/api/connections/{quote(name, safe='')}",
-                        auth=("guest", "guest"), timeout=10)
+                        auth=pair.admin("county"), timeout=10)
 
 
 def killed(platform, part):

@@ -40,7 +40,8 @@ class Side(support.Infra):
             MongoWire(base / f"mongo-{org}", free_port()), base)
 
     def ref(self):
-        return federation.BrokerRef(self.broker.mgmt_url, "127.0.0.1", self.broker.amqp_port)
+        return federation.BrokerRef(self.broker.mgmt_url, "127.0.0.1", self.broker.amqp_port,
+                                    self.broker.admin)
 
 
 @pytest.fixture(scope="module")
