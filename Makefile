@@ -47,6 +47,7 @@ check: deps
 	@[ -d .cache/npm/node_modules/@asyncapi/parser ] || npm install --silent --prefix .cache/npm @asyncapi/parser@3
 	$(VENV)/bin/python -m services.catalogue --check
 	$(VENV)/bin/python -m services.openapi --check
+	$(VENV)/bin/python -m tests.authz --check
 	$(VENV)/bin/openapi-spec-validator docs/openapi/*.json
 	cp deploy/check_asyncapi.mjs .cache/npm/ && node .cache/npm/check_asyncapi.mjs docs/asyncapi.yaml
 

@@ -28,7 +28,8 @@ GROUPS = [
      "tests/e2e/test_openapi_contract.py": 100},
     {"tests/faults/test_faults.py": 220, "tests/e2e/test_asyncapi_subscriber.py": 130},
     {"tests/service/test_linkage.py": 250, "tests/service/test_kernel_reliability.py": 60},
-    {"tests/service/test_liaison.py": 60, "tests/service/test_notify.py": 45},
+    {"tests/service/test_liaison.py": 60, "tests/service/test_notify.py": 45,
+     "tests/service/test_authorization.py": 60},
 ]
 DEFAULT_WEIGHT = 20
 

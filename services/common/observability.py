@@ -114,6 +114,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class MetricsPort(DependencyProvider):
+    """``/metrics`` on a port of its own when ``METRICS_ADDRESS``
+    (``host:port``) is set: in Kubernetes a NetworkPolicy lets only the
+    monitoring namespace reach that port, and the API port then answers 404
+    for ``/metrics``. Without it (a local run on loopback) the API port
+    serves them. prometheus_client's own server: nothing to write."""
+
+    def setup(self):
+        self.address = self.container.config.get("METRICS_ADDRESS") or None
+        self.server = None
+
+    def start(self):
+        if self.address:
+            from prometheus_client import start_http_server
+            host, port = self.address.rsplit(":", 1)
+            self.server, _ = start_http_server(int(port), addr=host)
+
+    def stop(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def get_dependency(self, worker_ctx):
+        return self.address
+
+
 class Observed(DependencyProvider):
     """Times every worker and sets its trace id (from the caller or new)."""
 

@@ -142,6 +142,17 @@ def entrypoints(service_cls):
     return sorted(found, key=lambda e: (e.url, e.method))
 
 
+def routes(service_cls):
+    """``(method, path)`` of every route the service serves, hidden ones
+    included, one per action of an action endpoint."""
+    out = []
+    for entry in entrypoints(service_cls):
+        url = path_of(entry.url)
+        actions = sorted(entry.body) if isinstance(entry.body, dict) else [None]
+        out += [(entry.method, url.replace("{action}", a) if a else url) for a in actions]
+    return out
+
+
 def document(service_cls, title, version="1.0.0", description=""):
     spec = APISpec(title=title, version=version, openapi_version="3.1.0",
                    plugins=[MarshmallowPlugin()], info={"description": description},

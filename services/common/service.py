@@ -15,7 +15,7 @@ from .config import Identity
 from . import openapi
 from .http import api
 from .mongo import ping
-from .observability import Observed, current_trace_id
+from .observability import MetricsPort, Observed, current_trace_id
 from .outbox import Change
 from .problems import NotFound, Unavailable
 from .required_secrets import RequiredSecrets
@@ -28,6 +28,7 @@ class PlatformService(CommandPath):
     config = Config()
     secrets = RequiredSecrets()   # first: no secret, no start
     observed = Observed()
+    metrics_port = MetricsPort()  # METRICS_ADDRESS: /metrics for monitoring only
     caller = Caller()             # the service making the current RPC call
 
     @property
@@ -91,6 +92,8 @@ class PlatformService(CommandPath):
 
     @api("GET", "/metrics", public=True, hidden=True)
     def metrics(self, request):
+        if self.metrics_port:
+            raise NotFound("指标由监控专用端口提供")
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
     @api("GET", "/openapi.json", public=True, hidden=True)

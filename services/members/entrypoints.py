@@ -157,10 +157,10 @@ class MeetingsApi:
                 doc, data["member_id"], (data["day"] or now.date()).isoformat(), now,
                 by_staff=True)
         else:
+            member = self.acting_member(request)   # who may check in comes before what
             if not data["code"]:
                 raise Invalid({"code": ["请输入会场公布的签到码"]})
-            fields, events = meetings.check_in(doc, self.acting_member(request), None, now,
-                                               code=data["code"])
+            fields, events = meetings.check_in(doc, member, None, now, code=data["code"])
         return self.meeting_view(self.apply_meeting(request, doc, fields, events), request)
 
     @api("POST", "/api/v1/meetings/<string:meeting_id>/close", roles=("admin",), query={},
