@@ -43,7 +43,9 @@ check: deps
 	$(CHECK_VENV)/bin/hadolint deploy/Dockerfile
 	for o in county city; do kubectl kustomize k8s/overlays/$$o > .run-check-$$o.yaml && \
 	  $(CHECK_VENV)/bin/kubernetes-validate --strict .run-check-$$o.yaml || exit 1; done; rm -f .run-check-*.yaml
-	JWT_SECRET=check PERSON_KEY_SECRET=check LINK_SIGNING_KEY=check $(CHECK_VENV)/bin/docker-compose -f deploy/compose.yaml config -q
+	JWT_SECRET=check PERSON_KEY_SECRET=check LINK_SIGNING_KEY=check BROKER_ADMIN_PASSWORD=check \
+	  SVC_MEMBERS_PASSWORD=check SVC_PROPOSALS_PASSWORD=check SVC_LIAISON_PASSWORD=check \
+	  SVC_NOTIFY_PASSWORD=check SVC_PROVINCIAL_PASSWORD=check $(CHECK_VENV)/bin/docker-compose -f deploy/compose.yaml config -q
 	@[ -d .cache/npm/node_modules/@asyncapi/parser ] || npm install --silent --prefix .cache/npm @asyncapi/parser@3
 	$(VENV)/bin/python -m services.catalogue --check
 	$(VENV)/bin/python -m services.openapi --check
