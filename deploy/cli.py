@@ -7,6 +7,8 @@
     zhzx dlq replay ID [--queue zhzx.dlq]       send one back where it failed
     zhzx link [--county county --city city]     federate a county and its city (idempotent)
     zhzx link status                            each link's state and buffered events
+    zhzx province deliveries [--failed]         what the adapter sent to the province
+    zhzx province retry ID                      a refused delivery, again
     zhzx status [--platform county | --pair]    each part: state, PID, uptime, restarts, ready
     zhzx stop|start|restart SERVICE [--platform county]
                                                 one part, through the supervisor (no re-link)
@@ -73,19 +75,26 @@ def cmd_dlq(args):
         print(f"replayed {args.id} ({info['type']}) to {target}")
 
 
-def cmd_records(args):
-    """Rebuild the 履职档案 from the stored facts through the members API."""
-    import requests
+def _as_office(args, service):
+    """(base URL, headers) to call ``service`` of the platform as its office:
+    ``--url`` or the local platform's, with a short-lived admin token."""
     settings = _settings(args)
     base = args.url
     if not base:
         from deploy import local
-        base = local.service_url(args.platform, "members")
+        base = local.service_url(args.platform, service)
     token = issue_token(settings["JWT_SECRET"], org=settings["ORG_CODE"], roles=["admin"],
                         sub="zhzx-cli", ttl_seconds=600)
+    return base, {"Authorization": f"Bearer {token}"}
+
+
+def cmd_records(args):
+    """Rebuild the 履职档案 from the stored facts through the members API."""
+    import requests
+    base, headers = _as_office(args, "members")
     params = {"year": args.year} if args.year else {}
     resp = requests.post(f"{base}/api/v1/records/rebuild", params=params, json={},
-                         headers={"Authorization": f"Bearer {token}"}, timeout=600)
+                         headers=headers, timeout=600)
     if resp.status_code != 200:
         sys.exit(f"rebuild failed: {resp.status_code} {resp.text}")
     body = resp.json()
@@ -120,6 +129,43 @@ def _link_refs(args):
                                local.broker_admin(name), tls=str(local.tls_dir(name))),
                      spec["ORG_CODE"]))
     return refs[0][0], refs[1][0], refs[0][1], refs[1][1]
+
+
+def cmd_province(args):
+    """The adapter's deliveries to the province (and retrying one)."""
+    import requests
+    base, headers = _as_office(args, "provincial")
+    try:
+        if args.province_command == "retry":
+            resp = requests.post(f"{base}/api/v1/deliveries/{args.id}/retry", json={},
+                                 headers=headers, timeout=30)
+            if resp.status_code != 200:
+                sys.exit(f"retry failed: {resp.status_code} {resp.text}")
+            print(f"{args.id}: {resp.json()['state']}")
+            return
+        health = requests.get(f"{base}/api/v1/province/health", headers=headers,
+                              timeout=30).json()
+        params = {"limit": 500, **({"state": "refused"} if args.failed else {})}
+        listed = requests.get(f"{base}/api/v1/deliveries", params=params, headers=headers,
+                              timeout=30).json()
+    except requests.RequestException as exc:
+        sys.exit(f"zhzx province: the adapter at {base} does not answer ({type(exc).__name__})")
+    if args.json:
+        print(json.dumps({"health": health, "deliveries": listed["items"]}, ensure_ascii=False))
+        return
+    error = health.get("last_error") or {}
+    print(f"endpoint {health.get('endpoint') or '(none configured)'}  breaker "
+          f"{health.get('breaker')}  backlog {health.get('backlog')}  refused "
+          f"{health.get('refused')}  last success {health.get('last_success') or '-'}"
+          + (f"  last error {error.get('code')}" if error else ""))
+    for d in listed["items"]:
+        err = d.get("last_error") or {}
+        print(f"{d['id']:<32} {d['state']:<12} attempts {d['attempts']:<3} "
+              f"{d.get('record_id') or '-':<16} {d.get('title') or ''}"
+              + (f"\n    {err.get('code')}: {err.get('message')}" if err and
+                 d["state"] != "acknowledged" else ""))
+    if not listed["items"]:
+        print("no deliveries" + (" refused" if args.failed else ""))
 
 
 def cmd_keygen(args):
@@ -337,6 +383,19 @@ def main(argv=None):
     p.add_argument("--city-trust", help="the city's trust file to register the county's key in")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_link)
+
+    p = sub.add_parser("province", help="deliveries to the provincial platform")
+    psub = p.add_subparsers(dest="province_command", required=True)
+    pd = psub.add_parser("deliveries", help="the adapter's health and its deliveries")
+    common(pd)
+    pd.add_argument("--failed", action="store_true", help="only those the province refused")
+    pd.add_argument("--url", help="the provincial adapter's base URL (default: local)")
+    pd.add_argument("--json", action="store_true")
+    pr = psub.add_parser("retry", help="send a refused delivery again")
+    common(pr)
+    pr.add_argument("id", help="e.g. opinion:140428-OP-2026-0003")
+    pr.add_argument("--url")
+    p.set_defaults(func=cmd_province)
 
     p = sub.add_parser("keygen", help="a new link signing key (docs/security.md)")
     p.set_defaults(func=cmd_keygen)

@@ -24,13 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # beside the usual one without touching it. `up` records the shift in the run
 # directory, so every later command needs ZHZX_RUN_DIR alone.
 RUN = Path(os.environ.get("ZHZX_RUN_DIR") or ROOT / ".run")
-PORT_KEYS = ("http_base", "amqp", "amqps", "mgmt", "prom", "dist", "mongo", "smtp")
+PORT_KEYS = ("http_base", "amqp", "amqps", "mgmt", "prom", "dist", "mongo", "smtp", "province")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 MONGO_VENV = ROOT / ".venv-mongo"
 NX_VERSION = "0.8.1"
 PLUGINS = ["rabbitmq_management", "rabbitmq_federation",
            "rabbitmq_federation_management", "rabbitmq_prometheus"]
-SERVICES = {"members": 1, "proposals": 2, "liaison": 3, "notify": 4}  # service → port offset (8000 + offset)
+SERVICES = {"members": 1, "proposals": 2, "liaison": 3, "notify": 4,
+            "provincial": 5}  # service → port offset (8000 + offset)
 
 
 class LaunchError(RuntimeError):
@@ -432,6 +433,35 @@ class MailSink(LocalServer):
         return out
 
 
+class ProvinceSim(LocalServer):
+    """The provincial platform's simulator (deploy/province_sim.py) on one
+    port, with the apps (platform code → secret) that may call it."""
+    what = "provincial platform simulator"
+
+    def __init__(self, data_dir, port, apps):
+        super().__init__(data_dir, port, "province.pid")
+        self.apps = apps   # {app id: {"secret": …, "algorithm": …}}
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        apps = self.dir / "apps.json"
+        apps.write_text(json.dumps(self.apps))
+        apps.chmod(0o600)
+        return [sys.executable, str(ROOT / "deploy" / "province_sim.py"), "--port", str(self.port),
+                "--data", str(self.dir / "data"), "--apps-file", str(apps)]
+
+    def admin(self, method, path, body=None):
+        request = urllib.request.Request(f"{self.url}/admin/{path}", method=method,
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.loads(resp.read())
+
+
 def nameko_env(config_env):
     env = dict(os.environ)
     env.update({k: str(v) for k, v in config_env.items()})
@@ -488,6 +518,7 @@ PLATFORMS = {
     "city": {"ORG_CODE": "140400", "ORG_NAME": "长治市", "ORG_LEVEL": "city",
              "PARENT_ORG": "140000", "PARENT_ORG_NAME": "山西省", "CHILD_ORGS": "140428=长子县",
              "http_base": 8100, "amqp": 5673, "amqps": 5674, "mgmt": 15673,
+             "province": 8900,   # the provincial platform's simulator, for the city
              "prom": 15693, "dist": 25673, "mongo": 27018, "smtp": 2526},
 }
 PAIR = ("county", "city")   # `make up`: the county 140428 and its city 140400, linked
@@ -497,7 +528,8 @@ def default_ports():
     """Every port of the default platforms, named (``county amqp``)."""
     ports = {}
     for name, spec in PLATFORMS.items():
-        ports.update({spec[key]: f"{name} {key}" for key in PORT_KEYS if key != "http_base"})
+        ports.update({spec[key]: f"{name} {key}" for key in PORT_KEYS
+                      if key != "http_base" and key in spec})
         ports.update({spec["http_base"] + offset: f"{name} {service}"
                       for service, offset in SERVICES.items()})
     return ports
@@ -550,7 +582,8 @@ def platform_spec(name):
     spec = dict(PLATFORMS[name])
     shift = port_shift()
     for key in PORT_KEYS:
-        spec[key] += shift
+        if key in spec:
+            spec[key] += shift
     return spec
 
 
@@ -634,6 +667,17 @@ def ensure_service_users(name):
         broker_users.ensure(ref, service, passwords[broker_users.user_name(service)], restricted)
 
 
+def province_secret(name):
+    """The platform's shared secret with the provincial platform (HMAC), made
+    once (mode 600); the simulator is given the same."""
+    path = RUN / name / "province-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def trust_file(name):
     """The keys this platform accepts linked events under (``zhzx link`` writes them)."""
     return RUN / name / "link-trust.json"
@@ -664,6 +708,9 @@ def platform_env(name, service=None):
     env["AMQP_URI"] = f"amqp://{user[0]}:{user[1]}@127.0.0.1:{spec['amqp']}/"
     env["MONGO_URI"] = f"mongodb://127.0.0.1:{spec['mongo']}/"
     env["SMTP_HOST"], env["SMTP_PORT"] = "127.0.0.1", spec["smtp"]
+    if "province" in spec:   # the city reaches the (simulated) province
+        env["PROVINCE_URL"] = f"http://127.0.0.1:{spec['province']}"
+        env["PROVINCE_SECRET"] = province_secret(name)
     return env
 
 
@@ -745,6 +792,10 @@ def parts(name):
     """A platform's parts in start order: broker, database, mail, services."""
     base, broker, mongo, mail = platform_parts(name)
     out = {"broker": broker, "mongo": mongo, "mail": mail}
+    spec = platform_spec(name)
+    if "province" in spec:
+        out["province"] = ProvinceSim(base / "province", spec["province"], {
+            spec["ORG_CODE"]: {"secret": province_secret(name), "algorithm": "hmac-sm3"}})
     out.update({service: ServiceProcess(name, service) for service in SERVICES})
     return out
 
@@ -772,6 +823,10 @@ def up(name="county", *, demo=True, out=print):
         + ("started" if mongo.start() else "already running"))
     out(f"[{name}] SMTP server (e-mail kept in {mail.maildir}) on 127.0.0.1:{mail.port}: "
         + ("started" if mail.start() else "already running"))
+    if "province" in every:
+        sim = every["province"]
+        out(f"[{name}] provincial platform simulator on {sim.url}: "
+            + ("started" if sim.start() else "already running"))
     for service in SERVICES:
         started = every[service].start()
         out(f"[{name}] {service}: " + ("started" if started else "already running"))
@@ -799,7 +854,8 @@ def down(name="county", out=print):
         part.stop()
         if pid:
             label = {"broker": f"broker {every['broker'].node}",
-                     "mongo": "MongoDB wire server", "mail": "SMTP server"}.get(part_name,
+                     "mongo": "MongoDB wire server", "mail": "SMTP server",
+                     "province": "provincial platform simulator"}.get(part_name,
                                                                              part_name)
             out(f"[{name}] {label} (pid {pid}) stopped")
 

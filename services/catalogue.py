@@ -33,11 +33,13 @@ VERSION = "1.0.0"
 
 # The modules declaring event types, and the nameko services consuming them.
 REGISTRIES = ("services.common.rollup", "services.members.events",
-              "services.proposals.events", "services.liaison.events")
+              "services.proposals.events", "services.liaison.events",
+              "services.provincial.events")
 SERVICES = (("services.members.service", "MembersService"),
             ("services.proposals.service", "ProposalsService"),
             ("services.liaison.service", "LiaisonService"),
-            ("services.notify.service", "NotifyService"))
+            ("services.notify.service", "NotifyService"),
+            ("services.provincial.service", "ProvincialService"))
 
 
 def load():

@@ -21,7 +21,8 @@ OUT = ROOT / "docs" / "openapi"
 SERVICES = (("services.members.service", "MembersService"),
             ("services.proposals.service", "ProposalsService"),
             ("services.liaison.service", "LiaisonService"),
-            ("services.notify.service", "NotifyService"))
+            ("services.notify.service", "NotifyService"),
+            ("services.provincial.service", "ProvincialService"))
 
 
 def service_classes():

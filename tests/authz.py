@@ -28,6 +28,9 @@ PARAMS = {
     # unassigning the station's spare member leaves the own member in place
     "liaison DELETE /api/v1/stations/{station_id}/members/{member_id}":
         {"member_id": "spare_member"},
+    # the adapter's deliveries (none at a platform without a province endpoint)
+    "provincial GET /api/v1/deliveries/{delivery_id}": {"delivery_id": "opinion:OP-none"},
+    "provincial POST /api/v1/deliveries/{delivery_id}/retry": {"delivery_id": "opinion:OP-none"},
 }
 
 
@@ -234,6 +237,16 @@ TABLE = {
     'proposals POST /api/v1/proposals/{proposal_id}/actions/update_draft':            'ok 403 403 ok 404 404 404 404 404 403 401',
     'proposals POST /api/v1/proposals/{proposal_id}/actions/withdraw':                'ok 403 403 ok 404 404 404 404 404 403 401',
     'proposals POST /api/v1/units':                                                   'ok 403 403 403 403 403 403 403 403 403 401',
+    'provincial GET /api/v1/deliveries':                                              'ok 403 403 403 403 403 403 403 403 403 401',
+    'provincial GET /api/v1/deliveries/{delivery_id}':                                '404 403 403 403 403 403 403 403 403 403 401',
+    'provincial GET /api/v1/province/health':                                         'ok 403 403 403 403 403 403 403 403 403 401',
+    'provincial GET /docs':                                                           'ok ok ok ok ok ok ok ok ok ok ok',
+    'provincial GET /docs/static/{name}':                                             'ok ok ok ok ok ok ok ok ok ok ok',
+    'provincial GET /healthz':                                                        'ok ok ok ok ok ok ok ok ok ok ok',
+    'provincial GET /metrics':                                                        '404 404 404 404 404 404 404 404 404 404 404',
+    'provincial GET /openapi.json':                                                   'ok ok ok ok ok ok ok ok ok ok ok',
+    'provincial GET /readyz':                                                         'ok ok ok ok ok ok ok ok ok ok ok',
+    'provincial POST /api/v1/deliveries/{delivery_id}/retry':                         '404 403 403 403 403 403 403 403 403 403 401',
 }
 
 # --- the README's role table -------------------------------------------------

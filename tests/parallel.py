@@ -29,7 +29,7 @@ GROUPS = [
     {"tests/faults/test_faults.py": 220, "tests/e2e/test_asyncapi_subscriber.py": 130},
     {"tests/service/test_linkage.py": 250, "tests/service/test_kernel_reliability.py": 60},
     {"tests/service/test_liaison.py": 60, "tests/service/test_notify.py": 45,
-     "tests/service/test_authorization.py": 60},
+     "tests/service/test_authorization.py": 60, "tests/service/test_provincial.py": 240},
 ]
 DEFAULT_WEIGHT = 20
 

@@ -65,6 +65,7 @@ def service_config(infra, prefix, vhost=None):
         "OUTBOX_POLL_SECONDS": 0.5, "EVENT_MAX_ATTEMPTS": 3, "EVENT_RETRY_BASE_MS": 50,
         "MEMBERS": platform["MEMBERS"], "PROPOSALS": proposals_settings(platform),
         "LIAISON": platform["LIAISON"], "NOTIFY": dict(platform["NOTIFY"], auto_dispatch=False),
+        "PROVINCIAL": platform["PROVINCIAL"],
         "TIMEZONE": "Asia/Shanghai", "max_workers": 10,
     }
 
@@ -200,7 +201,8 @@ def free_shift(start=1000):
             check_shift(shift)
         except RuntimeError:
             continue
-        ports = [spec[k] + shift for spec in PLATFORMS.values() for k in PORT_KEYS] + [
+        ports = [spec[k] + shift for spec in PLATFORMS.values() for k in PORT_KEYS
+                 if k in spec] + [
             spec["http_base"] + offset + shift for spec in PLATFORMS.values()
             for offset in SERVICES.values()]
         if any(port_open(p) for p in ports):

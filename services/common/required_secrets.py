@@ -16,7 +16,10 @@ REQUIRED = {
     "JWT_SECRET": "signs the API tokens of this platform",
     "PERSON_KEY_SECRET": "keys person_id, shared by the platforms of a province",
     "LINK_SIGNING_KEY": "signs this platform's linked events (Ed25519, base64)",
+    "PROVINCE_SECRET": "signs this platform's calls to the provincial platform (HMAC)",
 }
+# secrets needed only when a setting is given: {secret: setting}
+NEEDED_WITH = {"PROVINCE_SECRET": "PROVINCE_URL"}
 MIN_BYTES = 32
 PUBLISHED = frozenset({
     "dev-only-jwt-secret-change-me-0000000", "dev-only-person-key-change-me",
@@ -29,9 +32,15 @@ class SecretsError(RuntimeError):
     pass
 
 
-def problems(config, names=tuple(REQUIRED)):
+def needed(config):
+    """The secrets ``config`` needs: all, but those of a setting it leaves empty."""
+    return [n for n in REQUIRED if n not in NEEDED_WITH or config.get(NEEDED_WITH[n])]
+
+
+def problems(config, names=None):
     """One line per secret that may not be used, empty when all are fine."""
     out = []
+    names = needed(config) if names is None else names
     for name in names:
         value = config.get(name)
         value = "" if value is None else str(value)
@@ -52,7 +61,7 @@ def problems(config, names=tuple(REQUIRED)):
     return out
 
 
-def check(config, names=tuple(REQUIRED)):
+def check(config, names=None):
     found = problems(config, names)
     if found:
         raise SecretsError("refusing to start: " + "; ".join(found))

@@ -4,9 +4,14 @@ from services.common.auth import Principal
 from services.common.decisions import Decision
 from services.common.http import api
 from services.common.inbox import idempotent
+from nameko.rpc import rpc
+
 from services.common.linkage import DOWN, UP, linked_handler
+from services.common.messaging import event_handler
 from services.common.outbox import strip_internal
 from services.common.problems import Unavailable
+from services.common.rpc import answers_only
+from services.common.signing import Refused
 
 from . import opinions
 from .opinions import OPINIONS
@@ -110,3 +115,47 @@ class OpinionsApi:
             return self.opinion_decision(doc, p["action"], data, actor,
                                          instruction_id=f"IN-{event['event_id'][:12]}")
         self.linked_command(event, OPINIONS, p["opinion_id"], decide, sent=opinions.sent_to)
+
+    @rpc
+    @answers_only("provincial")
+    def opinion_for_province(self, opinion_id):
+        """What the provincial adapter sends of an item reported to the
+        province: its text and author (with sector, party and committees
+        when the author is a member here), the path it came up, its issue."""
+        doc = self.store.get("opinions", opinion_id)
+        if doc is None:
+            return None
+        source = doc.get("source") or {}
+        author = {"name": source.get("author_name"), "org": source.get("org")}
+        if doc.get("author_member"):
+            member = self.lookup_members([doc["author_member"]]).get(doc["author_member"]) or {}
+            author = {"name": member.get("name"), "org": self.identity.org_code,
+                      "sector": member.get("sector"), "party": member.get("party"),
+                      "committees": member.get("committees") or []}
+        return {"id": doc["_id"], "title": doc["title"], "content": doc["content"],
+                "category": doc.get("category"), "author": author,
+                "path": [source["org"]] if source.get("org") else [],
+                "issue": (doc.get("issue") or {}).get("label"),
+                "reported_on": ((doc.get("reported") or {}).get("province") or {}).get("on")}
+
+    @event_handler("provincial", "province.opinion_feedback")
+    @idempotent("liaison.on_province_feedback")
+    def on_province_feedback(self, event):
+        """The province adopted, instructed or reported on to the national
+        committee an item this platform reported to it: the same step here,
+        which credits the author and, for a county's item, goes on down."""
+        p = event["payload"]
+        data = {k: p[k] for k in ("level", "leader", "text", "note") if p.get(k)}
+        if p["action"] == "instruct":
+            data.setdefault("leader", "省级领导")
+        actor = Principal(sub="org:province", org=self.identity.org_code, roles=("admin",))
+        doc = self.store.get("opinions", p["opinion_id"])
+        if doc is None or "province" not in (doc.get("reported") or {}):
+            raise Refused("not_sent", f"opinion {p['opinion_id']} was never reported to the "
+                                      "province; province.opinion_feedback not applied")
+        if p["action"] == "report" and p["level"] in doc["reported"] or \
+                p["action"] == "adopt" and p["level"] in doc["adopted"]:
+            return   # already recorded
+        self.commit(None, OPINIONS, doc, self.opinion_decision(
+            doc, p["action"], data, actor, instruction_id=f"IN-{event['event_id'][:12]}"),
+            actor="org:province")

@@ -138,13 +138,15 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         second = zhzx(env, "up", "--pair", timeout=600)
         assert second.returncode == 0, second.stdout + second.stderr
         # broker, database, mail, the services and the supervisor, on both platforms
-        assert second.stdout.count("already running") == 2 * (3 + len(SERVICES) + 1)
+        # (and the city's provincial platform simulator)
+        assert second.stdout.count("already running") == 2 * (3 + len(SERVICES) + 1) + 1
         status = json.loads(zhzx(env, "status", "--pair", "--json").stdout)
         for platform in status:
             assert platform["supervisor"], platform
+            sim = ("province",) if platform["platform"] == "city" else ()
             assert [(r["part"], r["state"], r["readiness"]) for r in platform["parts"]] == [
                 (part, "running", "ready") for part in
-                ("broker", "mongo", "mail", *SERVICES)], platform
+                ("broker", "mongo", "mail", *sim, *SERVICES)], platform
         # ZHZX_RUN_DIR alone is enough: the shift is read from the run directory
         alone = {k: v for k, v in env.items() if k != "ZHZX_PORT_SHIFT"}
         linked = zhzx(alone, "link", "status")
@@ -167,7 +169,8 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
             run = tmp_path / "run" / name
             pids += [read_pid(p) for p in [run / "pids" / f"{s}.pid" for s in SERVICES]
                      + [run / "mongo" / "mongo.pid", run / "rabbitmq" / "broker.pid",
-                        run / "mail" / "smtp.pid", run / "supervisor.pid"]]
+                        run / "mail" / "smtp.pid", run / "supervisor.pid"]
+                     + ([run / "province" / "province.pid"] if name == "city" else [])]
         down = zhzx(env, "down", "--pair")
     assert down.returncode == 0, down.stdout + down.stderr
     assert all(pid and not pid_alive(pid) for pid in pids)

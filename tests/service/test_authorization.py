@@ -48,10 +48,12 @@ class Network:
         from services.members.service import MembersService
         from services.notify.service import NotifyService
         from services.proposals.service import ProposalsService
+        from services.provincial.service import ProvincialService
         # as in Kubernetes: /metrics on a port of its own, none on the API's
         self.conf = {name: dict(with_port(config), METRICS_ADDRESS=f"127.0.0.1:{free_port()}")
-                     for name in ("members", "proposals", "liaison", "notify")}
-        for cls in (MembersService, ProposalsService, LiaisonService, NotifyService):
+                     for name in ("members", "proposals", "liaison", "notify", "provincial")}
+        for cls in (MembersService, ProposalsService, LiaisonService, NotifyService,
+                    ProvincialService):
             run_service(cls, self.conf[cls.name])
         admin = {name: Client(conf, "admin") for name, conf in self.conf.items()}
         resp = admin["members"].post("/api/v1/members/import",

@@ -15,8 +15,9 @@ def allowed(pattern, name):
 
 def test_every_contact_call_is_restricted_to_notify():
     restricted = restricted_calls()
-    assert set(restricted) == CONTACTS
-    assert set(restricted.values()) == {("notify",)}
+    assert {k for k, v in restricted.items() if v == ("notify",)} == CONTACTS
+    # the text and author of an item for the province: its adapter only
+    assert restricted["liaison.opinion_for_province"] == ("provincial",)
 
 
 def test_a_service_uses_its_own_queues_only():
@@ -43,8 +44,12 @@ def test_a_service_publishes_its_own_events_only():
 
 
 def test_only_the_named_callers_may_publish_a_restricted_call():
-    restricted = restricted_calls()
+    restricted = {"members.get_contact": ("notify",), "members.get_contacts": ("notify",)}
     assert topic_permissions("notify", restricted) == []
+    restricted = restricted_calls()
+    [notify] = topic_permissions("notify", restricted)
+    assert not allowed(notify["write"], "liaison.opinion_for_province")
+    assert allowed(notify["write"], "members.get_contact")
     [topic] = topic_permissions("proposals", restricted)
     assert topic["exchange"] == "nameko-rpc"
     for key in CONTACTS:

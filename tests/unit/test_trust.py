@@ -139,6 +139,12 @@ def test_secrets_are_refused_when_missing_short_or_published():
     assert "shorter than 32 bytes" in problems(dict(good, JWT_SECRET="x" * 31))[0]
     with pytest.raises(SecretsError, match="refusing to start: JWT_SECRET is not set"):
         check({k: v for k, v in good.items() if k != "JWT_SECRET"})
+    # the provincial secret only where a province endpoint is configured
+    assert problems(dict(good, PROVINCE_URL="https://zx.shanxi.example")) == [
+        "PROVINCE_SECRET is not set (signs this platform's calls to the provincial platform "
+        "(HMAC))"]
+    assert problems(dict(good, PROVINCE_URL="https://zx.shanxi.example",
+                         PROVINCE_SECRET="c" * 40)) == []
 
 
 def test_the_committed_configuration_holds_no_secret():

@@ -1,0 +1,36 @@
+"""The events the provincial adapter emits (see services/common/events.py)."""
+from marshmallow import fields, validate
+
+from services.common.events import Payload, Registry
+
+EVENTS = Registry("provincial")
+
+
+class DeliveryFacts(Payload):
+    """One item sent to the provincial platform."""
+    delivery_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["opinion"]))
+    local_id = fields.String(required=True)
+
+
+EVENTS.define("province.delivered", DeliveryFacts, "省级平台已接收报送", aggregate="delivery",
+              record_id=fields.String(allow_none=True, required=True))
+EVENTS.define("province.refused", DeliveryFacts, "省级平台拒收（或编码未对照），待处理后重试",
+              aggregate="delivery", code=fields.String(required=True),
+              message=fields.String(required=True))
+
+
+class ProvinceOpinionFeedback(Payload):
+    """The province's feedback on a 社情民意 item this platform reported."""
+    opinion_id = fields.String(required=True)
+    record_id = fields.String(allow_none=True, required=True)
+    action = fields.String(required=True, validate=validate.OneOf(["adopt", "instruct", "report"]))
+    level = fields.String(required=True, validate=validate.OneOf(["province", "national"]))
+    leader = fields.String(allow_none=True, required=True)
+    text = fields.String(allow_none=True, required=True)
+    note = fields.String(allow_none=True, required=True)
+    on = fields.String(allow_none=True, required=True)
+
+
+EVENTS.define("province.opinion_feedback", ProvinceOpinionFeedback,
+              "省级平台对报送的社情民意作出采用、批示或报送全国政协", aggregate="feedback")

@@ -1,0 +1,271 @@
+"""Provincial adapter (port 8105 at the city): the only way a platform talks to
+the provincial 智慧政协 platform (docs/provincial.md).
+
+Up: a 社情民意 item the office reports to the province (liaison's
+``opinion.reported`` addressed to the province's org) becomes a delivery
+record, through the inbox; a sender sends due deliveries, signed, with the
+event id as Idempotency-Key, retrying transient failures with backoff and
+jitter (tenacity) behind a circuit breaker (pybreaker), and parks what the
+province refuses with its code. Down: provincial feedback, pulled by cursor,
+becomes local events (``province.opinion_feedback``) that liaison applies to
+the item, and that flow on down the link to the county it came from.
+"""
+import logging
+from datetime import datetime, timedelta
+
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
+from nameko.timer import timer
+from prometheus_client import Gauge
+
+from services.common import service as platform
+from services.common.decisions import Decision
+from services.common.http import api, page, page_params
+from services.common.inbox import idempotent
+from services.common.messaging import event_handler
+from services.common.mongo import Mongo, find_page
+from services.common.outbox import OutboxRelay
+from services.common.problems import Invalid, NotFound
+from services.common.rpc import call
+
+from . import domain
+from .client import Open, ProvinceClient
+from .events import EVENTS  # noqa: F401  the event registry Change.event checks
+from .protocol import Unmapped
+
+log = logging.getLogger(__name__)
+
+BACKLOG = Gauge("zhzx_province_backlog", "Deliveries not yet acknowledged or refused")
+OLDEST = Gauge("zhzx_province_oldest_pending_seconds", "Age of the oldest delivery waiting")
+INDEXES = {"deliveries": [([("state", 1), ("next_at", 1)], {})]}
+STATE = "state"   # the feedback cursor, one document
+
+
+class Province(DependencyProvider):
+    """The endpoint's client (one per service process: one breaker), or None
+    when the platform names no province endpoint (``PROVINCE_URL``)."""
+
+    def setup(self):
+        config = self.container.config
+        settings = config.get("PROVINCIAL") or {}
+        url = config.get("PROVINCE_URL") or settings.get("url")
+        self.client = None
+        if url:
+            self.client = ProvinceClient(
+                url, config.get("PROVINCE_APP_ID") or config.get("ORG_CODE"),
+                config["PROVINCE_SECRET"], settings.get("algorithm", "hmac-sm3"),
+                timeout=float(settings.get("timeout_seconds", 10)),
+                fail_max=int(settings.get("breaker_failures", 5)),
+                reset_timeout=float(settings.get("breaker_reset_seconds", 30)))
+
+    def get_dependency(self, worker_ctx):
+        return self.client
+
+
+class ProvincialService(platform.PlatformService):
+    name = "provincial"
+
+    db = Mongo(indexes=INDEXES)
+    outbox = OutboxRelay("deliveries", "feedback")
+    province = Province()
+    liaison = RpcProxy("liaison")
+
+    @property
+    def settings(self):
+        return self.config.get("PROVINCIAL") or {}
+
+    @property
+    def province_org(self):
+        return str(self.settings.get("org") or self.identity.parent_org or "")
+
+    def utcnow(self):
+        return datetime.utcnow().replace(microsecond=0)
+
+    # --- up -------------------------------------------------------------------
+    @event_handler("liaison", "opinion.reported")
+    @idempotent("provincial.on_opinion_reported")
+    def on_opinion_reported(self, event):
+        """An item reported to the province: a delivery record, due now."""
+        p = event["payload"]
+        if p.get("level") != "province" or p.get("target_org") != self.province_org \
+                or not self.province_org:
+            return
+        item = call(self.liaison, "opinion_for_province", p["opinion_id"], what="联络服务",
+                    timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
+        if item is None:
+            return
+        doc = domain.new_delivery("opinion", p["opinion_id"], event["event_id"], item,
+                                  self.utcnow())
+        self.insert(None, domain.DELIVERIES, doc, actor="provincial", once=True)
+
+    @timer(interval=1)
+    def send_due(self):
+        """Every due delivery, one at a time (order kept per item); each step
+        stored before the next."""
+        if self.province is None:
+            return
+        interval = float(self.settings.get("send_seconds", 1))
+        if interval > 1 and int(datetime.utcnow().timestamp()) % int(interval):
+            return
+        self.send_batch(int(self.settings.get("batch", 50)))
+
+    def send_batch(self, limit):
+        sent = 0
+        now = self.utcnow()
+        iso = now.isoformat(timespec="seconds")
+        candidates = list(self.db.deliveries.find(
+            {"$or": [{"state": "pending", "next_at": {"$lte": iso}},
+                     {"state": "sending", "lease_until": {"$lte": iso}}]},
+            {"item": 0}).sort("next_at", 1).limit(limit))
+        for brief in candidates:
+            doc = self.db.deliveries.find_one({"_id": brief["_id"]})
+            if doc is None or not domain.due(doc, self.utcnow()):
+                continue
+            fields = domain.claim(doc, self.utcnow(), float(self.settings.get("lease_seconds", 60)))
+            claimed = self.db.deliveries.update_one(   # compare and set: one worker wins
+                {"_id": doc["_id"], "state": doc["state"], "attempts": doc["attempts"]},
+                {"$set": fields})
+            if claimed.matched_count != 1:
+                continue
+            doc = dict(doc, **fields)
+            if not self.send_one(doc):
+                break    # the breaker is open: the rest wait too
+            sent += 1
+        self.measure()
+        return sent
+
+    def send_one(self, doc):
+        """Send one claimed delivery; False when the breaker is open."""
+        try:
+            body = domain.opinion_body(doc["item"], own_org=self.identity.org_code,
+                                       province_org=self.province_org,
+                                       tables=self.settings.get("codes") or {})
+        except Unmapped as exc:
+            self.commit(None, domain.DELIVERIES, doc,
+                        Decision(*domain.unmapped(doc, exc, self.utcnow())), actor="provincial")
+            log.warning("delivery %s parked: %s", doc["_id"], exc)
+            return True
+        try:
+            answer = self.province.call("POST", "/api/v1/opinions", body=body, key=doc["key"],
+                                        endpoint="opinions")
+        except Open:
+            self.commit(None, domain.DELIVERIES, doc, Decision({
+                "state": "pending", "lease_until": None,
+                "next_at": (self.utcnow() + timedelta(seconds=5)).isoformat()}),
+                actor="provincial")
+            return False
+        fields, events = domain.answered(doc, answer, self.utcnow())
+        self.commit(None, domain.DELIVERIES, doc, Decision(fields, events), actor="provincial")
+        if answer.kind == "permanent":
+            log.warning("delivery %s refused by the province: %s", doc["_id"], answer.code)
+        return True
+
+    def measure(self):
+        waiting = {"state": {"$in": ["pending", "sending"]}}
+        BACKLOG.set(self.db.deliveries.count_documents(waiting))
+        oldest = self.db.deliveries.find_one(waiting, {"created_at": 1}, sort=[("created_at", 1)])
+        OLDEST.set((self.utcnow() - datetime.fromisoformat(oldest["created_at"])).total_seconds()
+                   if oldest else 0)
+
+    # --- down -----------------------------------------------------------------
+    @timer(interval=5)
+    def pull_feedback(self):
+        if self.province is None:
+            return
+        self.pull(pages=int(self.settings.get("pull_pages", 10)))
+
+    def pull(self, pages=10):
+        """Feedback since the stored cursor, each piece once as a local event."""
+        applied = 0
+        for _ in range(pages):
+            state = self.db.state.find_one({"_id": "feedback"}) or {"cursor": "0"}
+            try:
+                answer = self.province.call("GET", "/api/v1/feedback", endpoint="feedback",
+                                            query={"since": state["cursor"], "limit": "100"})
+            except Open:
+                return applied
+            if answer.kind != "ok":
+                return applied
+            items = sorted((i for i in answer.body.get("items") or []
+                            if str(i.get("cursor", "")).isdigit()),
+                           key=lambda i: int(i["cursor"]))   # in order, however they came
+            for item in items:
+                applied += self.take_feedback(item)
+            top = max([int(state["cursor"])] + [int(i["cursor"]) for i in items])
+            self.db.state.update_one({"_id": "feedback"}, {"$set": {"cursor": str(top)}},
+                                     upsert=True)
+            if not items:
+                return applied
+        return applied
+
+    def take_feedback(self, item):
+        delivery = self.db.deliveries.find_one({"record_id": item.get("record_id")}) \
+            if item.get("record_id") else None
+        event = domain.feedback_event(item, delivery)
+        doc = {"_id": f"fb-{item.get('cursor')}", "kind": item.get("kind"),
+               "record_id": item.get("record_id"), "received_at": self.utcnow().isoformat(),
+               "applied": event is not None}
+        created = self.insert(None, domain.FEEDBACK, doc, Decision(events=[event] if event
+                                                                   else []),
+                              actor="org:" + self.province_org, once=True)
+        return 1 if created and event else 0
+
+    # --- HTTP -----------------------------------------------------------------
+    @api("GET", "/api/v1/deliveries", roles=("admin",),
+         query={"state": str, "kind": str}, paged=500, summary="向省级平台的报送记录")
+    def deliveries(self, request):
+        query = {k: v for k, v in request.query.items() if v}
+        limit, after = page_params(request, default=100, maximum=500)
+        docs = find_page(self.db.deliveries, query, limit, after, {"item.content": 0})
+        return dict(page([self.view(d) for d in docs], limit),
+                    count=self.db.deliveries.count_documents(query))
+
+    @api("GET", "/api/v1/deliveries/<path:delivery_id>", roles=("admin",), query={},
+         summary="一条报送记录")
+    def delivery(self, request, delivery_id):
+        doc = self.db.deliveries.find_one({"_id": delivery_id}, {"item.content": 0})
+        if doc is None:
+            raise NotFound(f"报送记录 {delivery_id} 不存在")
+        return self.view(doc)
+
+    @api("POST", "/api/v1/deliveries/<path:delivery_id>/retry", roles=("admin",), query={},
+         summary="重试被拒收的报送（改正数据或编码对照之后）")
+    def retry(self, request, delivery_id):
+        doc = self.db.deliveries.find_one({"_id": delivery_id})
+        if doc is None:
+            raise NotFound(f"报送记录 {delivery_id} 不存在")
+        fields = domain.retried(doc, self.utcnow())
+        if fields is None:
+            raise Invalid({"state": ["只有被拒收的报送可以重试"]})
+        return self.view(self.commit(request, domain.DELIVERIES, doc, Decision(fields)))
+
+    @api("GET", "/api/v1/province/health", roles=("admin",), query={},
+         summary="与省级平台的连接：最近成功、熔断器、积压")
+    def health(self, request):
+        client = self.province
+        waiting = {"state": {"$in": ["pending", "sending"]}}
+        oldest = self.db.deliveries.find_one(waiting, {"created_at": 1}, sort=[("created_at", 1)])
+        return {
+            "endpoint": client.url if client else None,
+            "breaker": client.breaker_state if client else None,
+            "last_success": _ts(client.last_success) if client else None,
+            "last_error": dict(client.last_error, at=_ts(client.last_error["at"]))
+            if client and client.last_error else None,
+            "backlog": self.db.deliveries.count_documents(waiting),
+            "refused": self.db.deliveries.count_documents({"state": "refused"}),
+            "oldest_pending_seconds": (self.utcnow() - datetime.fromisoformat(
+                oldest["created_at"])).total_seconds() if oldest else None,
+            "feedback_cursor": (self.db.state.find_one({"_id": "feedback"}) or {}).get("cursor"),
+        }
+
+    @staticmethod
+    def view(doc):
+        out = {k: v for k, v in doc.items() if not k.startswith("_") and k != "item"}
+        item = doc.get("item") or {}
+        out.update(id=doc["_id"], state_label=domain.STATES.get(doc["state"]),
+                   title=item.get("title"))
+        return out
+
+
+def _ts(epoch):
+    return datetime.utcfromtimestamp(epoch).isoformat(timespec="seconds") + "Z" if epoch else None

@@ -1,0 +1,169 @@
+"""The provincial adapter at a city, against the provincial platform's
+simulator as a real HTTP server, on a real broker and Mongo wire server: what
+arrives at the province is judged by the simulator's own records."""
+import secrets
+
+import pytest
+
+from deploy.demo_data import members as demo
+from deploy.local import ProvinceSim, free_port
+from services.liaison.service import LiaisonService
+from services.members.service import MembersService
+from services.provincial.service import ProvincialService
+from tests.support import Client, wait_until, with_port
+
+pytestmark = pytest.mark.service
+CITY, PROVINCE = "140400", "140000"
+
+
+@pytest.fixture
+def province(infra, tmp_path):
+    secret = secrets.token_hex(24)
+    sim = ProvinceSim(tmp_path / "province", free_port(), {CITY: {"secret": secret}})
+    sim.start()
+    sim.secret = secret
+    yield sim
+    sim.stop()
+
+
+class City:
+    def __init__(self, run_service, config, province, secret=None):
+        self.run_service, self.province = run_service, province
+        self.config = dict(config, ORG_CODE=CITY, ORG_NAME="长治市", ORG_LEVEL="city",
+                           PARENT_ORG=PROVINCE, PARENT_ORG_NAME="山西省", CHILD_ORGS="")
+        self.members_conf = with_port(self.config)
+        run_service(MembersService, self.members_conf)
+        run_service(LiaisonService, self.config)
+        self.adapter_conf = self.adapter_config(secret or province.secret)
+        self.adapter = run_service(ProvincialService, self.adapter_conf)
+        members_admin = Client(self.members_conf, "admin", org=CITY)
+        resp = members_admin.post("/api/v1/members/import", data=demo.roster_csv(
+            demo.members(3)), headers={"Content-Type": "text/csv"})
+        assert resp.status_code == 200, resp.text
+        self.author = sorted(m["id"] for m in members_admin.get(
+            "/api/v1/members?limit=5").json()["items"])[0]
+        self.office = Client(self.config, "admin", org=CITY)
+        self.ops = Client(self.adapter_conf, "admin", org=CITY)
+
+    def adapter_config(self, secret):
+        return dict(with_port(self.config), PROVINCE_URL=self.province.url,
+                    PROVINCE_SECRET=secret, PROVINCIAL=dict(
+                        self.config["PROVINCIAL"], breaker_reset_seconds=1,
+                        breaker_failures=3, lease_seconds=5))
+
+    def restart_adapter(self, secret):
+        self.adapter.stop()
+        self.run_service.started.remove(self.adapter)
+        self.adapter_conf = dict(self.adapter_config(secret),
+                                 WEB_SERVER_ADDRESS=self.adapter_conf["WEB_SERVER_ADDRESS"])
+        self.adapter = self.run_service(ProvincialService, self.adapter_conf)
+
+    def reported(self, title="关于加快农村寄递物流建设的建议", category="社会民生"):
+        """An item submitted, accepted, issued and reported to the province."""
+        resp = self.office.post("/api/v1/opinions", json={
+            "title": title, "content": "农村快递末端网点少，群众取件难。", "category": category,
+            "author_member": self.author})
+        assert resp.status_code == 201, resp.text
+        oid = resp.json()["id"]
+        for action, body in (("accept", {}), ("issue", {}), ("report", {"level": "province"})):
+            resp = self.office.post(f"/api/v1/opinions/{oid}/actions/{action}", json=body)
+            assert resp.status_code == 200, (action, resp.text)
+        return oid
+
+    def records(self):
+        return self.province.admin("GET", "records?kind=opinions")["items"]
+
+    def delivery(self, oid):
+        return self.ops.get(f"/api/v1/deliveries/opinion:{oid}").json()
+
+
+@pytest.fixture
+def city(run_service, config, province):
+    return City(run_service, config, province)
+
+
+def test_an_item_reaches_the_province_once_and_its_adoption_comes_back(city):
+    oid = city.reported()
+    [record] = wait_until(lambda: city.records() or None, timeout=60,
+                          what="the item at the province")
+    body = record["body"]
+    assert (record["org"], record["local_id"]) == (CITY, oid)
+    assert body["path"] == [CITY, PROVINCE] and body["category"] == "04"
+    assert body["author"]["name"] and body["author"]["sector"].startswith("S")
+    assert body["local_number"].startswith("《社情民意》")
+    delivery = wait_until(lambda: (lambda d: d if d["state"] == "acknowledged" else None)(
+        city.delivery(oid)), timeout=30, what="the delivery acknowledged")
+    assert delivery["record_id"] == record["id"] and delivery["attempts"] == 1
+    # the provincial office adopts it, and a leader instructs on it: both come back
+    city.province.admin("POST", f"records/{record['id']}/adopt",
+                        {"issue": "《山西政协社情民意》", "number": 12})
+    city.province.admin("POST", f"records/{record['id']}/instruct",
+                        {"leader": "副省长", "text": "请省农业农村厅研究。"})
+    item = wait_until(lambda: (lambda o: o if o["adopted"].get("province")
+                               and o["instructions"] else None)(
+        city.office.get(f"/api/v1/opinions/{oid}").json()), timeout=60,
+        what="the province's feedback on the item")
+    assert "12" in item["adopted"]["province"]["note"]
+    assert item["instructions"][0]["leader"] == "副省长"
+    assert city.province.admin("GET", "stats").get("same_item_twice", 0) == 0
+
+
+def test_the_province_away_during_200_items_gets_each_once_after(city):
+    city.province.admin("POST", "faults", {"outage_seconds": 8})
+    ids = {city.reported(title=f"关于第{n}项民生实事的建议") for n in range(200)}
+    records = wait_until(lambda: (lambda r: r if len(r) >= 200 else None)(city.records()),
+                         timeout=240, what="all 200 items at the province")
+    assert sorted(r["local_id"] for r in records) == sorted(ids)
+    stats = city.province.admin("GET", "stats")
+    assert stats.get("same_item_twice", 0) == 0
+    assert stats.get("refused_outage", 0) > 0    # it really was away
+    health = city.ops.get("/api/v1/province/health").json()
+    wait_until(lambda: city.ops.get("/api/v1/province/health").json()["backlog"] == 0,
+               timeout=60, what="an empty backlog")
+    assert health["endpoint"] == city.province.url
+
+
+def test_an_unmapped_category_parks_only_its_own_item_until_retried(city):
+    odd = city.reported(title="关于设立夜间经济示范街的建议", category="夜间经济")
+    fine = city.reported()
+    wait_until(lambda: [r["local_id"] for r in city.records()] == [fine], timeout=60,
+               what="the mapped item at the province")
+    parked = wait_until(lambda: (lambda d: d if d["state"] == "refused" else None)(
+        city.delivery(odd)), timeout=30, what="the unmapped item parked")
+    assert parked["last_error"]["code"] == "UNMAPPED" and "夜间经济" in \
+        parked["last_error"]["message"]
+    listed = city.ops.get("/api/v1/deliveries?state=refused").json()
+    assert [d["id"] for d in listed["items"]] == [f"opinion:{odd}"]
+    # a retry without the mapping parks it again; nothing else moves
+    assert city.ops.post(f"/api/v1/deliveries/opinion:{odd}/retry", json={}).status_code == 200
+    wait_until(lambda: city.delivery(odd)["state"] == "refused" and
+               city.delivery(odd)["attempts"] == 1, timeout=30, what="parked again")
+    assert len(city.records()) == 1
+
+
+def test_a_wrong_secret_is_refused_visibly_and_nothing_is_lost(city):
+    city.restart_adapter("not-the-" + city.province.secret)
+    oid = city.reported()
+    health = wait_until(lambda: (lambda h: h if h["last_error"] else None)(
+        city.ops.get("/api/v1/province/health").json()), timeout=30,
+        what="the refusal shown")
+    assert health["last_error"]["code"] == "AUTH_SIGNATURE" and health["backlog"] == 1
+    assert city.delivery(oid)["state"] in ("pending", "sending") and city.records() == []
+    assert city.province.admin("GET", "stats").get("refused_AUTH_SIGNATURE", 0) > 0
+    city.restart_adapter(city.province.secret)
+    wait_until(lambda: [r["local_id"] for r in city.records()] == [oid], timeout=60,
+               what="the item once the secret is right")
+
+
+def test_a_429_storm_is_honoured(city):
+    city.province.admin("POST", "faults", {"storm_seconds": 4, "storm_retry_after": 3})
+    oid = city.reported()
+    waited = wait_until(lambda: (lambda d: d if (d.get("last_error") or {}).get("code")
+                                 == "RATE_LIMITED" else None)(city.delivery(oid)),
+                        timeout=30, what="a 429 answered")
+    # the next attempt is not before Retry-After
+    from datetime import datetime
+    assert (datetime.fromisoformat(waited["next_at"]) -
+            datetime.fromisoformat(waited["last_error"]["at"])).total_seconds() >= 3
+    wait_until(lambda: [r["local_id"] for r in city.records()] == [oid], timeout=60,
+               what="the item after the storm")
