@@ -55,13 +55,15 @@ create table if not exists counters (name text primary key, n integer);
 
 
 class Province:
-    def __init__(self, data_dir, apps):
+    def __init__(self, data_dir, apps, callbacks=None, org="140000"):
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(Path(data_dir) / "province.sqlite3"),
                                   check_same_thread=False, isolation_level=None)
         self.db.executescript(SCHEMA)
         self.lock = threading.Lock()
         self.apps = apps   # app id -> (secret, algorithm)
+        self.callbacks = callbacks or {}   # app id -> URL its feedback is pushed to
+        self.org = org
         self.faults = {"latency_ms": 0, "error_rate": 0.0, "storm_until": 0.0,
                        "storm_retry_after": 2, "outage_until": 0.0, "skew_ms": 0,
                        "duplicate_feedback": False, "shuffle_feedback": False}
@@ -78,9 +80,39 @@ class Province:
                             "set n = n + 1", (name,))
 
     def add_feedback(self, app, kind, record_id, body):
-        self.q("insert into feedback (app, kind, record_id, body, created_ms) values "
-               "(?, ?, ?, ?, ?)", app, kind, record_id, json.dumps(body, ensure_ascii=False),
-               int(time.time() * 1000))
+        with self.lock:
+            seq = self.db.execute(
+                "insert into feedback (app, kind, record_id, body, created_ms) values "
+                "(?, ?, ?, ?, ?)", (app, kind, record_id, json.dumps(body, ensure_ascii=False),
+                                    int(time.time() * 1000))).lastrowid
+        if app in self.callbacks:
+            item = {"cursor": str(seq), "kind": kind, "record_id": record_id, **body}
+            copies = 2 if self.faults["duplicate_feedback"] else 1
+            threading.Thread(target=self.push, args=(app, [item] * copies),
+                             daemon=True).start()
+
+    def push(self, app, items):
+        """A signed callback with ``items`` to the app's callback URL (its
+        answer is counted, never retried: the app's pull catches up)."""
+        import urllib.error
+        import urllib.request
+        secret, algorithm = self.apps[app]
+        url = urlsplit(self.callbacks[app])
+        body = json.dumps({"items": items}, ensure_ascii=False).encode()
+        stamp = int(time.time() * 1000) + self.faults["skew_ms"]
+        nonce = uuid.uuid4().hex
+        digest = HASHES[algorithm]()
+        digest.update(body)
+        text = "\n".join(["POST", url.path, "", str(stamp), nonce, digest.hexdigest()])
+        signature = hmac.new(secret.encode(), text.encode(), HASHES[algorithm]).hexdigest()
+        request = urllib.request.Request(self.callbacks[app], data=body, method="POST", headers={
+            "Content-Type": "application/json", "X-App-Id": self.org, "X-Timestamp": str(stamp),
+            "X-Nonce": nonce, "X-Signature": signature})
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                self.count("callbacks_accepted")
+        except (urllib.error.URLError, OSError):
+            self.count("callbacks_failed")
 
     # --- authentication -----------------------------------------------------
     def check(self, method, path, query, headers, body):
@@ -295,20 +327,24 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--data", required=True, help="directory of its SQLite state")
+    parser.add_argument("--org", default="140000", help="the province's own app id in callbacks")
     parser.add_argument("--app", action="append", default=[],
                         help="APP_ID=SECRET[:hmac-sm3|hmac-sha256], one per platform")
-    parser.add_argument("--apps-file", help="JSON {app id: {secret, algorithm}} (keeps "
-                        "secrets off the command line)")
+    parser.add_argument("--apps-file", help="JSON {app id: {secret, algorithm, callback}} "
+                        "(keeps secrets off the command line; callback: the URL feedback is "
+                        "pushed to, signed)")
     args = parser.parse_args(argv)
-    apps = {}
+    apps, callbacks = {}, {}
     if args.apps_file:
         for app, spec in json.loads(Path(args.apps_file).read_text()).items():
             apps[app] = (spec["secret"], spec.get("algorithm", "hmac-sm3"))
+            if spec.get("callback"):
+                callbacks[app] = spec["callback"]
     for spec in args.app:
         app, rest = spec.split("=", 1)
         secret, _, algorithm = rest.partition(":")
         apps[app] = (secret, algorithm or "hmac-sm3")
-    Handler.province = Province(args.data, apps)
+    Handler.province = Province(args.data, apps, callbacks, args.org)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     server.serve_forever()

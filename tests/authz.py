@@ -247,6 +247,8 @@ TABLE = {
     'provincial GET /openapi.json':                                                   'ok ok ok ok ok ok ok ok ok ok ok',
     'provincial GET /readyz':                                                         'ok ok ok ok ok ok ok ok ok ok ok',
     'provincial POST /api/v1/deliveries/{delivery_id}/retry':                         '404 403 403 403 403 403 403 403 403 403 401',
+    'provincial POST /api/v1/province/callbacks':                                     '401 401 401 401 401 401 401 401 401 401 401',
+    'provincial POST /api/v1/province/reconcile':                                     'ok 403 403 403 403 403 403 403 403 403 401',
 }
 
 # --- the README's role table -------------------------------------------------

@@ -56,7 +56,7 @@ def verify(secret, method, path, query, body, headers, algorithm="hmac-sm3", now
     """``None`` when a signed request (a callback from the province) is
     authentic and fresh, else the error code the protocol gives for it."""
     try:
-        stamp = int(headers.get("X-Timestamp", ""))
+        stamp = int(headers.get("X-Timestamp") or "")
     except ValueError:
         return "AUTH_TIMESTAMP"
     now = int(time.time() * 1000) if now_ms is None else now_ms

@@ -10,13 +10,15 @@ province refuses with its code. Down: provincial feedback, pulled by cursor,
 becomes local events (``province.opinion_feedback``) that liaison applies to
 the item, and that flow on down the link to the county it came from.
 """
+import json
 import logging
 from datetime import datetime, timedelta
 
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
+from pymongo.errors import DuplicateKeyError
 
 from services.common import service as platform
 from services.common.decisions import Decision
@@ -25,19 +27,25 @@ from services.common.inbox import idempotent
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo, find_page
 from services.common.outbox import OutboxRelay
-from services.common.problems import Invalid, NotFound
+from services.common.problems import Invalid, NotFound, Unauthorized
 from services.common.rpc import call
 
 from . import domain
 from .client import Open, ProvinceClient
 from .events import EVENTS  # noqa: F401  the event registry Change.event checks
-from .protocol import Unmapped
+from .protocol import Unmapped, verify
 
 log = logging.getLogger(__name__)
 
 BACKLOG = Gauge("zhzx_province_backlog", "Deliveries not yet acknowledged or refused")
 OLDEST = Gauge("zhzx_province_oldest_pending_seconds", "Age of the oldest delivery waiting")
-INDEXES = {"deliveries": [([("state", 1), ("next_at", 1)], {})]}
+INDEXES = {"deliveries": [([("state", 1), ("next_at", 1)], {}),
+                          ([("record_id", 1)], {})],
+           # callback nonces, kept past the ±300 s window
+           "nonces": [([("seen_at", 1)], {"expireAfterSeconds": 3600})]}
+CALLBACKS = Counter("zhzx_province_callbacks_total", "Callbacks from the province by outcome",
+                    ["outcome"])
+CALLBACK_PATH = "/api/v1/province/callbacks"
 STATE = "state"   # the feedback cursor, one document
 
 
@@ -172,7 +180,79 @@ class ProvincialService(platform.PlatformService):
     def pull_feedback(self):
         if self.province is None:
             return
+        every = float(self.settings.get("pull_seconds", 5))
+        if every > 5 and int(datetime.utcnow().timestamp()) % int(every) >= 5:
+            return
         self.pull(pages=int(self.settings.get("pull_pages", 10)))
+
+    @timer(interval=60)
+    def reconcile(self):
+        """Items the province has but whose feedback may have been missed (a
+        lost callback, a province restored from a backup): each acknowledged
+        delivery is asked about, oldest check first, a few per pass."""
+        if self.province is None:
+            return
+        self.reconcile_some(int(self.settings.get("reconcile_batch", 20)))
+
+    def reconcile_some(self, limit):
+        taken = 0
+        docs = self.db.deliveries.find({"state": "acknowledged"}, {"record_id": 1}).sort(
+            "checked_at", 1).limit(limit)
+        for doc in list(docs):
+            try:
+                answer = self.province.call("GET", f"/api/v1/records/{doc['record_id']}",
+                                            endpoint="records")
+            except Open:
+                return taken
+            if answer.kind == "ok":
+                for item in answer.body.get("feedback") or []:
+                    taken += self.take_feedback(dict(item, record_id=doc["record_id"]))
+            self.db.deliveries.update_one({"_id": doc["_id"]}, {"$set": {
+                "checked_at": self.utcnow().isoformat(timespec="seconds")}})
+        return taken
+
+    @api("POST", "/api/v1/province/reconcile", roles=("admin",), query={},
+         summary="立即向省级平台核对已接收事项的反馈")
+    def reconcile_now(self, request):
+        if self.province is None:
+            raise Invalid({"PROVINCE_URL": ["本平台未配置省级平台地址"]})
+        return {"applied": self.reconcile_some(int(self.settings.get("reconcile_batch", 20)))}
+
+    @api("POST", CALLBACK_PATH, public=True, parse_body=False,
+         summary="省级平台推送的反馈（按接口规范签名，校验不通过为 401）")
+    def callback(self, request):
+        """Feedback pushed by the province, signed the way our calls are: an
+        unsigned, forged, stale or replayed one is refused (401, its code)
+        and nothing is applied."""
+        body = request.get_data()
+        headers = {k: request.headers.get(k) for k in ("X-App-Id", "X-Timestamp", "X-Nonce",
+                                                         "X-Signature")}
+
+        def seen(nonce):
+            try:
+                self.db.nonces.insert_one({"_id": nonce, "seen_at": self.utcnow()})
+                return False
+            except DuplicateKeyError:   # this nonce was used
+                return True
+        code = verify(self.config.get("PROVINCE_SECRET") or "", "POST", CALLBACK_PATH,
+                      dict(request.args), body, headers,
+                      self.settings.get("algorithm", "hmac-sm3"), seen_nonce=seen) \
+            if self.province is not None else "NO_ENDPOINT"
+        if code is None and headers["X-App-Id"] != self.province_org:
+            code = "AUTH_APP"
+        if code:
+            CALLBACKS.labels(code).inc()
+            log.warning("callback refused: %s", code)
+            raise Unauthorized("省级平台回调未通过校验", code=code)
+        try:
+            items = json.loads(body or b"{}").get("items") or []
+        except (ValueError, AttributeError):
+            raise Invalid({"items": ["不是有效的 JSON"]}) from None
+        taken = sum(self.take_feedback(item) for item in sorted(
+            (i for i in items if str(i.get("cursor", "")).isdigit()),
+            key=lambda i: int(i["cursor"])))
+        CALLBACKS.labels("accepted").inc()
+        return {"accepted": taken}
 
     def pull(self, pages=10):
         """Feedback since the stored cursor, each piece once as a local event."""

@@ -27,8 +27,8 @@ def province(infra, tmp_path):
 
 
 class City:
-    def __init__(self, run_service, config, province, secret=None):
-        self.run_service, self.province = run_service, province
+    def __init__(self, run_service, config, province, secret=None, **settings):
+        self.run_service, self.province, self.extra = run_service, province, settings
         self.config = dict(config, ORG_CODE=CITY, ORG_NAME="长治市", ORG_LEVEL="city",
                            PARENT_ORG=PROVINCE, PARENT_ORG_NAME="山西省", CHILD_ORGS="")
         self.members_conf = with_port(self.config)
@@ -48,8 +48,9 @@ class City:
     def adapter_config(self, secret):
         return dict(with_port(self.config), PROVINCE_URL=self.province.url,
                     PROVINCE_SECRET=secret, PROVINCIAL=dict(
-                        self.config["PROVINCIAL"], breaker_reset_seconds=1,
-                        breaker_failures=3, lease_seconds=5))
+                        self.config["PROVINCIAL"], **dict(dict(
+                            breaker_reset_seconds=1, breaker_failures=3, lease_seconds=5),
+                            **self.extra)))
 
     def restart_adapter(self, secret):
         self.adapter.stop()
@@ -167,3 +168,124 @@ def test_a_429_storm_is_honoured(city):
             datetime.fromisoformat(waited["last_error"]["at"])).total_seconds() >= 3
     wait_until(lambda: [r["local_id"] for r in city.records()] == [oid], timeout=60,
                what="the item after the storm")
+
+
+def signed_callback(secret, body, *, stamp=None, app=PROVINCE):
+    """A callback signed independently of the adapter's code (stdlib HMAC)."""
+    import hashlib
+    import hmac
+    import time
+    import uuid
+    stamp = int(time.time() * 1000) if stamp is None else stamp
+    nonce = uuid.uuid4().hex
+    text = "\n".join(["POST", "/api/v1/province/callbacks", "", str(stamp), nonce,
+                      hashlib.new("sm3", body).hexdigest()])
+    return {"X-App-Id": app, "X-Timestamp": str(stamp), "X-Nonce": nonce,
+            "Content-Type": "application/json",
+            "X-Signature": hmac.new(secret.encode(), text.encode(),
+                                    lambda: hashlib.new("sm3")).hexdigest()}
+
+
+def test_callbacks_apply_feedback_and_forged_stale_or_replayed_ones_are_refused(
+        run_service, config, province):
+    import json
+    import time
+    import requests
+    city = City(run_service, config, province, pull_seconds=10 ** 6)   # callbacks only
+    url = f"http://{city.adapter_conf['WEB_SERVER_ADDRESS']}/api/v1/province/callbacks"
+    province.stop()
+    province.apps[CITY]["callback"] = url
+    province.start()
+    oid = city.reported()
+    [record] = wait_until(lambda: city.records() or None, timeout=60, what="the item")
+    wait_until(lambda: city.delivery(oid)["state"] == "acknowledged", timeout=30,
+               what="acknowledged")
+    province.admin("POST", f"records/{record['id']}/adopt", {"number": 3})
+    wait_until(lambda: city.office.get(f"/api/v1/opinions/{oid}").json()["adopted"].get(
+        "province"), timeout=30, what="the adoption pushed by callback")
+
+    def instructions():
+        return city.office.get(f"/api/v1/opinions/{oid}").json()["instructions"]
+    body = json.dumps({"items": [{"cursor": "900", "kind": "opinion_instructed",
+                                  "record_id": record["id"], "leader": "省长",
+                                  "text": "阅", "level": "province"}]}).encode()
+    forged = requests.post(url, data=body, headers=signed_callback("x" * 48, body), timeout=10)
+    assert forged.status_code == 401 and forged.json()["code"] == "AUTH_SIGNATURE"
+    stale = requests.post(url, data=body, timeout=10, headers=signed_callback(
+        province.secret, body, stamp=int((time.time() - 400) * 1000)))
+    assert stale.status_code == 401 and stale.json()["code"] == "AUTH_TIMESTAMP"
+    other = requests.post(url, data=body, timeout=10,
+                          headers=signed_callback(province.secret, body, app="140900"))
+    assert other.status_code == 401 and other.json()["code"] == "AUTH_APP"
+    assert requests.post(url, data=body, timeout=10).status_code == 401   # unsigned
+    assert instructions() == []
+    headers = signed_callback(province.secret, body)
+    first = requests.post(url, data=body, headers=headers, timeout=10)
+    assert first.status_code == 200 and first.json() == {"accepted": 1}
+    replayed = requests.post(url, data=body, headers=headers, timeout=10)
+    assert replayed.status_code == 401 and replayed.json()["code"] == "AUTH_NONCE_REUSED"
+    wait_until(lambda: [i["leader"] for i in instructions()] == ["省长"], timeout=30,
+               what="the one instruction")
+
+
+def test_reconciliation_finds_feedback_that_never_came(run_service, config, province):
+    city = City(run_service, config, province, pull_seconds=10 ** 6)   # no pull, no callback
+    oid = city.reported()
+    [record] = wait_until(lambda: city.records() or None, timeout=60, what="the item")
+    wait_until(lambda: city.delivery(oid)["state"] == "acknowledged", timeout=30,
+               what="acknowledged")
+    province.admin("POST", f"records/{record['id']}/national", {})
+    assert "national" not in city.office.get(f"/api/v1/opinions/{oid}").json()["reported"]
+    resp = city.ops.post("/api/v1/province/reconcile", json={})
+    assert resp.status_code == 200 and resp.json()["applied"] == 1
+    wait_until(lambda: "national" in city.office.get(f"/api/v1/opinions/{oid}").json()[
+        "reported"], timeout=30, what="the national report found by reconciliation")
+    assert city.ops.post("/api/v1/province/reconcile", json={}).json()["applied"] == 0
+
+
+def test_the_adapter_killed_mid_batch_loses_and_doubles_nothing(run_service, config, province,
+                                                                tmp_path):
+    """The adapter as its own process (``nameko run``), SIGKILLed while the
+    province answers slowly; started again, it sends what was left, the one
+    in flight again under the same key."""
+    import os
+    import signal
+    import requests
+    import yaml
+    from deploy.local import read_pid, start_service, stop_pid
+    city = City(run_service, config, province, lease_seconds=3)
+    city.adapter.stop()
+    run_service.started.remove(city.adapter)
+    conf = dict(city.adapter_conf, PROVINCIAL=dict(city.adapter_conf["PROVINCIAL"]))
+    path = tmp_path / "adapter.yaml"
+    path.write_text(yaml.safe_dump(conf, allow_unicode=True))
+    pid_file, log = tmp_path / "adapter.pid", tmp_path / "adapter.log"
+
+    def ready():
+        assert read_pid(pid_file), log.read_text()[-1500:]
+        try:
+            return city.ops.get("/readyz", timeout=5).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def start():
+        start_service("provincial", path, {}, log, pid_file)
+        wait_until(ready, timeout=60, what="the adapter process ready")
+    start()
+    try:
+        province.admin("POST", "faults", {"latency_ms": 300})
+        ids = {city.reported(title=f"关于第{n}个村级便民服务点的建议") for n in range(30)}
+        wait_until(lambda: len(city.records()) >= 5, timeout=60, what="a few sent")
+        os.kill(read_pid(pid_file), signal.SIGKILL)
+        wait_until(lambda: not read_pid(pid_file), timeout=10, what="the adapter gone")
+        arrived = len(city.records())
+        assert arrived < 30, "the batch finished before the kill; nothing was tested"
+        start()
+        records = wait_until(lambda: (lambda r: r if len(r) >= 30 else None)(city.records()),
+                             timeout=120, what="every item after the restart")
+        assert sorted(r["local_id"] for r in records) == sorted(ids)
+        assert province.admin("GET", "stats").get("same_item_twice", 0) == 0
+        wait_until(lambda: city.ops.get("/api/v1/deliveries?state=acknowledged").json()[
+            "count"] == 30, timeout=60, what="every delivery acknowledged")
+    finally:
+        stop_pid(read_pid(pid_file))
