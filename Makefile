@@ -33,6 +33,7 @@ bench: deps
 	$(VENV)/bin/python bench/routing_accuracy.py
 	$(VENV)/bin/python bench/notify_fanout.py
 	$(VENV)/bin/python bench/link_lag.py
+	$(VENV)/bin/python bench/province.py
 
 # Checks of the deployment files and the contracts (CI runs them after `make test`;
 # they need node/npm and more downloads).

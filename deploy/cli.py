@@ -253,6 +253,12 @@ def cmd_up(args):
         local.register_link_keys(*local.PAIR)
         print(f"\nlinked: county {county_org} ⇄ city {city_org} (zhzx.up / zhzx.down "
               "federated; `zhzx link status`)")
+        if not args.no_demo:
+            from deploy.demo import load_province
+            try:
+                load_province(*local.PAIR)
+            except local.LaunchError as exc:
+                print(f"demo province skipped: {exc}")
 
 
 def print_ready(local, name, env):

@@ -161,3 +161,42 @@ def load_linked(name, token, out):
         for action, data in (("accept", {}), ("issue", {}), ("report", {"level": "city"})):
             _request(f"{opinions}/{oid}/actions/{action}", token, data)
     out(f"[{name}] demo linkage: 2 proposals forwarded and 3 社情民意 reported to the city")
+
+
+def load_province(county="county", city="city", out=print):
+    """三级联动 to the province, once: two of the county's 社情民意 that reached
+    the city are reported on to the province by the city office; the
+    (simulated) provincial office adopts one and a vice-governor instructs on
+    the other, and that feedback flows back down to the county's items."""
+    env = local.platform_env(city)
+    token = issue_token(env["JWT_SECRET"], org=env["ORG_CODE"], roles=["admin"],
+                        sub="demo-loader")
+    sim = local.parts(city).get("province")
+    if sim is None:
+        return
+    opinions = local.service_url(city, "liaison", "/api/v1/opinions")
+    if sim.admin("GET", "records?kind=opinions")["items"]:
+        return
+    child = local.platform_spec(county)["ORG_CODE"]
+
+    def intake():
+        items = _request(f"{opinions}?limit=200", token)[1]["items"]
+        return [o for o in items if o["id"].startswith(f"{child}-")]
+    local.wait_for(lambda: len(intake()) >= 2, 90, "the county's 社情民意 at the city")
+    chosen = sorted(intake(), key=lambda o: o["id"])[:2]
+    for item in chosen:
+        steps = [("report", {"level": "province"})]
+        if item["state"] == "submitted":
+            steps = [("accept", {}), ("issue", {})] + steps
+        for action, data in steps:
+            _request(f"{opinions}/{item['id']}/actions/{action}", token, data)
+    local.wait_for(lambda: len(sim.admin("GET", "records?kind=opinions")["items"]) >= 2, 90,
+                   "the items at the provincial platform")
+    first, second = sorted(sim.admin("GET", "records?kind=opinions")["items"],
+                           key=lambda r: r["local_id"])[:2]
+    sim.admin("POST", f"records/{first['id']}/adopt",
+              {"issue": "《山西政协社情民意》", "number": 12})
+    sim.admin("POST", f"records/{second['id']}/instruct",
+              {"leader": "副省长", "text": "请省直有关部门研究办理。"})
+    out(f"[{city}] demo province: 2 of the county's 社情民意 reported to the province; "
+        "1 adopted, 1 instructed there (the feedback flows down to the county)")

@@ -795,7 +795,10 @@ def parts(name):
     spec = platform_spec(name)
     if "province" in spec:
         out["province"] = ProvinceSim(base / "province", spec["province"], {
-            spec["ORG_CODE"]: {"secret": province_secret(name), "algorithm": "hmac-sm3"}})
+            spec["ORG_CODE"]: {"secret": province_secret(name), "algorithm": "hmac-sm3",
+                               "callback": f"http://127.0.0.1:"
+                                           f"{spec['http_base'] + SERVICES['provincial']}"
+                                           "/api/v1/province/callbacks"}})
     out.update({service: ServiceProcess(name, service) for service in SERVICES})
     return out
 

@@ -301,7 +301,7 @@ class Handler(BaseHTTPRequestHandler):
                        *([kind] if kind else []))
             return self.answer(200, {"items": [
                 {"id": r[0], "kind": r[1], "app": r[2], "org": r[3], "local_id": r[4],
-                 "body": json.loads(r[5])} for r in rows]})
+                 "body": json.loads(r[5]), "received_ms": r[6]} for r in rows]})
         if method == "GET" and path == "/admin/stats":
             return self.answer(200, dict(p.q("select name, n from counters")))
         if method == "POST" and path == "/admin/faults":

@@ -112,6 +112,30 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
             f"http://127.0.0.1:{8003 + shift}/api/v1/tasks?direction=received", timeout=30,
             headers={"Authorization": f"Bearer {token}"}).json()["items"]) == 2,
             timeout=120, what="the city's tasks at the county")
+        # the province: two county items reported on by the city, adopted and
+        # instructed by the (simulated) provincial office, the feedback back down
+        assert "demo province: 2 of the county's 社情民意 reported to the province" in \
+            first.stdout, first.stdout
+
+        sent = requests.get(f"http://127.0.0.1:{PLATFORMS['city']['province'] + shift}"
+                            "/admin/records?kind=opinions", timeout=30).json()["items"]
+        assert sorted(r["body"]["path"][0] for r in sent) == ["140428", "140428"]
+
+        def at_county(record):
+            oid = record["local_id"].split("-", 1)[1]
+            return requests.get(f"http://127.0.0.1:{8003 + shift}/api/v1/opinions/{oid}",
+                                timeout=30, headers={"Authorization": f"Bearer {token}"}).json()
+
+        def provincial_feedback():
+            items = [at_county(r) for r in sent]
+            adopted = [o for o in items if "12" in str((o["adopted"].get("province") or {})
+                                                       .get("note"))]
+            instructed = [o for o in items if any(i["leader"] == "副省长"
+                                                  for i in o["instructions"])]
+            return (adopted, instructed) if adopted and instructed else None
+        adopted, instructed = wait_until(provincial_feedback, timeout=120,
+                                         what="the province's feedback at the county")
+        assert len(adopted) == 1 and len(instructed) == 1
         assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
         listed = requests.get(f"{base}/api/v1/members", params={"limit": 5}, timeout=10,
                               headers={"Authorization": f"Bearer {token}"})
@@ -124,16 +148,19 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         assert figures["requests"]["total"] == 300 and figures["stations"]["total"] == 30
         assert figures["opinions"]["reported"]["city"] > 50
         # the city's tasks reach the county office's inbox through notify; the
-        # year of history the demo imported notifies nobody (no e-mail queued)
+        # year of history the demo imported notifies nobody: the only e-mails
+        # are to the two authors (those with e-mail), told of the province's
+        # adoption and instruction
         def office_tasks():
             box = requests.get(f"http://127.0.0.1:{8004 + shift}/api/v1/inbox?limit=200",
                                timeout=30, headers={"Authorization": f"Bearer {token}"}).json()
             return [n for n in box["items"] if "交办的任务" in n["body"]]
         assert len(wait_until(lambda: (lambda t: t if len(t) == 2 else None)(office_tasks()),
                               timeout=120, what="the city's tasks in the office inbox")) == 2
-        assert requests.get(
+        mails = requests.get(
             f"http://127.0.0.1:{8004 + shift}/api/v1/deliveries?channel=email", timeout=30,
-            headers={"Authorization": f"Bearer {token}"}).json()["count"] == 0
+            headers={"Authorization": f"Bearer {token}"}).json()["items"]
+        assert len(mails) <= 2 and all(d["kind"] == "opinion" for d in mails), mails
 
         second = zhzx(env, "up", "--pair", timeout=600)
         assert second.returncode == 0, second.stdout + second.stderr

@@ -268,8 +268,11 @@ def test_the_adapter_killed_mid_batch_loses_and_doubles_nothing(run_service, con
         except requests.ConnectionError:
             return False
 
+    started = []
+
     def start():
         start_service("provincial", path, {}, log, pid_file)
+        started.append(read_pid(pid_file))
         wait_until(ready, timeout=60, what="the adapter process ready")
     start()
     try:
@@ -288,4 +291,5 @@ def test_the_adapter_killed_mid_batch_loses_and_doubles_nothing(run_service, con
         wait_until(lambda: city.ops.get("/api/v1/deliveries?state=acknowledged").json()[
             "count"] == 30, timeout=60, what="every delivery acknowledged")
     finally:
-        stop_pid(read_pid(pid_file))
+        for pid in started:
+            stop_pid(pid)
