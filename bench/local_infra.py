@@ -8,8 +8,8 @@ from deploy.local import Broker, MailSink, MongoWire, free_port
 
 
 class Infra:
-    def __init__(self, broker, mongo, mail):
-        self.broker, self.mongo, self.mail = broker, mongo, mail
+    def __init__(self, broker, mongo, mail, base=None):
+        self.broker, self.mongo, self.mail, self.base = broker, mongo, mail, base
         self.amqp_uri, self.mongo_uri = broker.amqp_uri, mongo.uri
 
 
@@ -27,7 +27,7 @@ def local_infra(mail=False):
             if part is not None:
                 part.start()
                 started.append(part)
-        yield Infra(broker, mongo, sink)
+        yield Infra(broker, mongo, sink, base)
     finally:
         for part in reversed(started):
             part.stop()

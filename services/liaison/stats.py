@@ -59,6 +59,10 @@ def opinion_figures(items):
             "reported": {lv: sum(1 for o in items if lv in o["reported"]) for lv in levels[1:]},
             "adopted": {lv: sum(1 for o in items if lv in o["adopted"]) for lv in levels},
             "instructions": sum(len(o["instructions"]) for o in items),
+            # items with a leader's 批示 at each level (the work reports' 获批示 figures)
+            "instructed": {lv: sum(1 for o in items if any(i.get("level") == lv
+                                                           for i in o["instructions"]))
+                           for lv in levels},
             "by_member_authored": sum(1 for o in items if o.get("author_member")),
             "on_behalf_of_citizens": sum(1 for o in items if not o.get("author_member"))}
 

@@ -17,6 +17,7 @@ from services.common.mongo import Mongo
 from services.common.observability import CALENDAR_UNCOVERED_YEARS
 from services.common.outbox import OutboxRelay, strip_internal
 from services.common.problems import Conflict, Forbidden, Invalid, Unavailable
+from services.common.signing import Refused
 from services.common.xlsx import XLSX, workbook, xlsx_response
 from services.members.client import MembersLookup
 
@@ -446,11 +447,54 @@ class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService)
                             lambda p: domain.upstream_change(p, event["payload"], event["seq"]),
                             sent=domain.sent_to)
 
+    @event_handler("provincial", "province.proposal_feedback")
+    @idempotent("proposals.on_province_feedback")
+    def on_province_feedback(self, event):
+        """The provincial committee's progress on a proposal this platform
+        forwarded to it: shown on the proposal, like a city's on a county's."""
+        p = event["payload"]
+        doc = self.store.get(p["proposal_id"])
+        if doc is None or (doc.get("forwarded") or {}).get("to") != \
+                str(self.identity.parent_org):
+            raise Refused("not_sent", f"proposal {p['proposal_id']} was never forwarded to "
+                                      "the province; province.proposal_feedback not applied")
+        body = {"state": p["state"], "state_label": p["state_label"], "text": p.get("text"),
+                "on": p.get("on"), "by": "province"}
+        self.commit(None, PROPOSALS, doc, domain.upstream_change(doc, body, p["seq"]),
+                    actor="org:province")
+
     # --- RPC for other services -------------------------------------------------
     @rpc
     def get_proposal(self, proposal_id):
         doc = self.store.get(proposal_id)
         return domain.payload(doc) if doc else None
+
+    @rpc
+    @answers_only("provincial")
+    def proposal_for_province(self, proposal_id):
+        """What the provincial adapter sends of a proposal forwarded to the
+        province: its content, proposer and co-signers by name, the path."""
+        doc = self.store.get(proposal_id)
+        if doc is None:
+            return None
+        source = doc.get("source") or {}
+        people = domain.proposers(doc)
+        found = self.lookup_members(people) if people else {}
+        lead = found.get(doc.get("lead_member")) or {}
+        proposer = {"name": (doc.get("collective") or {}).get("name") or lead.get("name")
+                    or source.get("proposer"), "org": source.get("org") or
+                    self.identity.org_code, "sector": lead.get("sector"),
+                    "party": lead.get("party")}
+        sections = (("情况", "situation"), ("分析", "analysis"), ("建议", "suggestions"))
+        return {"id": doc["_id"], "title": doc["title"], "category": doc.get("category"),
+                "content": "\n".join(f"【{label}】{doc.get(key) or ''}" for label, key in sections),
+                "proposer": proposer, "kind": doc["kind"],
+                "cosigners": [(found.get(m) or {}).get("name") or m for m in people[1:]]
+                or list(source.get("cosigners") or []),
+                "path": [source["org"]] if source.get("org") else [],
+                "number": doc.get("number"),
+                "reason": (doc.get("forwarded") or {}).get("reason"),
+                "forwarded_on": (doc.get("forwarded") or {}).get("on")}
 
     @rpc
     @answers_only("notify")

@@ -20,7 +20,12 @@ from .protocol import Unmapped, to_province
 
 STATES = {"pending": "待报送", "sending": "报送中", "acknowledged": "省级已接收",
           "refused": "省级拒收"}
-KINDS = {"opinion": "社情民意"}
+KINDS = {"opinion": "社情民意", "proposal": "提案"}
+ENDPOINTS = {"opinion": "/api/v1/opinions", "proposal": "/api/v1/proposals"}
+# the province's progress on a forwarded proposal, as shown here
+PROPOSAL_STATES = {"received": "省政协已收到", "registered": "省政协已立案",
+                   "assigned": "已交办省直单位", "answered": "已答复", "closed": "已办结",
+                   "not_registered": "省政协不予立案"}
 DELIVERIES = Aggregate("deliveries", "报送记录", Visibility("报送记录", staff=("admin",)))
 FEEDBACK = Aggregate("feedback", "省级反馈", Visibility("省级反馈", staff=("admin",)))
 # tenacity's exponential backoff with jitter: 1, 2, 4 … s (+ up to 1 s), at most 5 min
@@ -97,22 +102,45 @@ def retried(doc, now):
     return {"state": "pending", "next_at": _iso(now), "attempts": 0}
 
 
+def _common(item, own_org, province_org, tables):
+    """What every item sent up carries: its ids, the path it came up (mapped
+    org codes), title and text."""
+    path = [to_province(tables, "orgs", o) if (tables.get("orgs") or {}) else o
+            for o in [*item.get("path", []), own_org, province_org] if o]
+    return {"local_id": item["id"], "org": own_org, "path": list(dict.fromkeys(path)),
+            "title": item["title"], "content": item["content"]}
+
+
+def _person(person, own_org, tables):
+    """An author or proposer: name, platform, 界别 and party as provincial codes."""
+    person = person or {}
+    return {"name": person.get("name") or "", "org": person.get("org") or own_org,
+            "sector": to_province(tables, "sectors", person.get("sector")),
+            "party": to_province(tables, "parties", person.get("party"))}
+
+
 def opinion_body(item, *, own_org, province_org, tables):
     """The provincial body of a 社情民意 item (``item`` as liaison gives it).
     Raises ``Unmapped`` for a value the tables lack."""
-    path = [to_province(tables, "orgs", o) if (tables.get("orgs") or {}) else o
-            for o in [*item.get("path", []), own_org, province_org] if o]
-    author = item.get("author") or {}
-    return {
-        "local_id": item["id"], "org": own_org, "path": list(dict.fromkeys(path)),
-        "title": item["title"], "content": item["content"],
-        "category": to_province(tables, "categories", item.get("category") or "其他"),
-        "author": {"name": author.get("name") or "", "org": author.get("org") or own_org,
-                   "sector": to_province(tables, "sectors", author.get("sector")),
-                   "party": to_province(tables, "parties", author.get("party")),
-                   "committees": author.get("committees") or []},
-        "local_number": item.get("issue"), "reported_on": item.get("reported_on"),
-    }
+    author = dict(_person(item.get("author"), own_org, tables),
+                  committees=(item.get("author") or {}).get("committees") or [])
+    return dict(_common(item, own_org, province_org, tables),
+                category=to_province(tables, "categories", item.get("category") or "其他"),
+                author=author, local_number=item.get("issue"),
+                reported_on=item.get("reported_on"))
+
+
+def proposal_body(item, *, own_org, province_org, tables):
+    """The provincial body of a proposal forwarded to the provincial committee."""
+    return dict(_common(item, own_org, province_org, tables),
+                category=to_province(tables, "proposal_categories",
+                                     item.get("category") or "other"),
+                proposer=_person(item.get("proposer"), own_org, tables),
+                cosigners=item.get("cosigners") or [], local_number=item.get("number"),
+                reason=item.get("reason"), forwarded_on=item.get("forwarded_on"))
+
+
+BODIES = {"opinion": opinion_body, "proposal": proposal_body}
 
 
 # province feedback kinds → the local 社情民意 action and level
@@ -129,6 +157,13 @@ def feedback_event(item, delivery):
     """The local event of one piece of provincial feedback on a delivered
     item, or None when it means nothing locally."""
     kind = item.get("kind")
+    if kind == "proposal_progressed" and delivery is not None and \
+            item.get("state") in PROPOSAL_STATES:
+        return ("province.proposal_feedback", {
+            "proposal_id": delivery["local_id"], "record_id": item.get("record_id"),
+            "state": item["state"], "state_label": PROPOSAL_STATES[item["state"]],
+            "text": item.get("text"), "on": item.get("on"),
+            "seq": int(item.get("cursor") or 0)})
     if kind not in FEEDBACK_ACTIONS or delivery is None:
         return None
     action, level = FEEDBACK_ACTIONS[kind]

@@ -9,7 +9,7 @@ EVENTS = Registry("provincial")
 class DeliveryFacts(Payload):
     """One item sent to the provincial platform."""
     delivery_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(["opinion"]))
+    kind = fields.String(required=True, validate=validate.OneOf(["opinion", "proposal"]))
     local_id = fields.String(required=True)
 
 
@@ -34,3 +34,18 @@ class ProvinceOpinionFeedback(Payload):
 
 EVENTS.define("province.opinion_feedback", ProvinceOpinionFeedback,
               "省级平台对报送的社情民意作出采用、批示或报送全国政协", aggregate="feedback")
+
+
+class ProvinceProposalFeedback(Payload):
+    """The provincial committee's progress on a proposal this platform forwarded."""
+    proposal_id = fields.String(required=True)
+    record_id = fields.String(allow_none=True, required=True)
+    state = fields.String(required=True)
+    state_label = fields.String(required=True)
+    text = fields.String(allow_none=True, required=True)
+    on = fields.String(allow_none=True, required=True)
+    seq = fields.Integer(required=True, metadata={"description": "the province's feedback cursor"})
+
+
+EVENTS.define("province.proposal_feedback", ProvinceProposalFeedback,
+              "省政协对转来的提案的办理进展", aggregate="feedback")

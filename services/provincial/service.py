@@ -77,6 +77,7 @@ class ProvincialService(platform.PlatformService):
     outbox = OutboxRelay("deliveries", "feedback")
     province = Province()
     liaison = RpcProxy("liaison")
+    proposals = RpcProxy("proposals")
 
     @property
     def settings(self):
@@ -103,6 +104,21 @@ class ProvincialService(platform.PlatformService):
         if item is None:
             return
         doc = domain.new_delivery("opinion", p["opinion_id"], event["event_id"], item,
+                                  self.utcnow())
+        self.insert(None, domain.DELIVERIES, doc, actor="provincial", once=True)
+
+    @event_handler("proposals", "proposal.forwarded")
+    @idempotent("provincial.on_proposal_forwarded")
+    def on_proposal_forwarded(self, event):
+        """A proposal this platform forwards to the provincial committee."""
+        p = event["payload"]
+        if p.get("to") != self.province_org or not self.province_org:
+            return
+        item = call(self.proposals, "proposal_for_province", p["proposal_id"],
+                    what="提案服务", timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
+        if item is None:
+            return
+        doc = domain.new_delivery("proposal", p["proposal_id"], event["event_id"], item,
                                   self.utcnow())
         self.insert(None, domain.DELIVERIES, doc, actor="provincial", once=True)
 
@@ -145,17 +161,18 @@ class ProvincialService(platform.PlatformService):
     def send_one(self, doc):
         """Send one claimed delivery; False when the breaker is open."""
         try:
-            body = domain.opinion_body(doc["item"], own_org=self.identity.org_code,
-                                       province_org=self.province_org,
-                                       tables=self.settings.get("codes") or {})
+            body = domain.BODIES[doc["kind"]](doc["item"], own_org=self.identity.org_code,
+                                              province_org=self.province_org,
+                                              tables=self.settings.get("codes") or {})
         except Unmapped as exc:
             self.commit(None, domain.DELIVERIES, doc,
                         Decision(*domain.unmapped(doc, exc, self.utcnow())), actor="provincial")
             log.warning("delivery %s parked: %s", doc["_id"], exc)
             return True
         try:
-            answer = self.province.call("POST", "/api/v1/opinions", body=body, key=doc["key"],
-                                        endpoint="opinions")
+            path = domain.ENDPOINTS[doc["kind"]]
+            answer = self.province.call("POST", path, body=body, key=doc["key"],
+                                        endpoint=path.rsplit("/", 1)[1])
         except Open:
             self.commit(None, domain.DELIVERIES, doc, Decision({
                 "state": "pending", "lease_until": None,

@@ -288,6 +288,7 @@ def test_opinion_submitted_edited_issued_reported_adopted_credits_the_author(cou
     figures = county.admin.get("/api/v1/liaison/statistics").json()["opinions"]
     assert figures["reported"] == {"city": 1, "province": 1, "national": 0}
     assert figures["adopted"]["city"] == 1 and figures["instructions"] == 1
+    assert figures["instructed"] == {"county": 0, "city": 0, "province": 1, "national": 0}
     # credited in the 履职档案: submitted 1 + issued 2 + city adoption 5 + instruction 10
     year = datetime.now().year
     wait_until(lambda: county.members_admin.get(f"/api/v1/records/{a}?year={year}").json()

@@ -9,6 +9,7 @@ from deploy.demo_data import members as demo
 from deploy.local import ProvinceSim, free_port
 from services.liaison.service import LiaisonService
 from services.members.service import MembersService
+from services.proposals.service import ProposalsService
 from services.provincial.service import ProvincialService
 from tests.support import Client, wait_until, with_port
 
@@ -34,6 +35,8 @@ class City:
         self.members_conf = with_port(self.config)
         run_service(MembersService, self.members_conf)
         run_service(LiaisonService, self.config)
+        self.proposals_conf = with_port(self.config)
+        run_service(ProposalsService, self.proposals_conf)
         self.adapter_conf = self.adapter_config(secret or province.secret)
         self.adapter = run_service(ProvincialService, self.adapter_conf)
         members_admin = Client(self.members_conf, "admin", org=CITY)
@@ -293,3 +296,36 @@ def test_the_adapter_killed_mid_batch_loses_and_doubles_nothing(run_service, con
     finally:
         for pid in started:
             stop_pid(pid)
+
+
+def test_a_proposal_forwarded_to_the_province_arrives_once_and_its_progress_comes_back(city):
+    member = Client(city.proposals_conf, f"member:{city.author}", org=CITY)
+    reviewer = Client(city.proposals_conf, "reviewer", org=CITY)
+    resp = member.post("/api/v1/proposals", json={
+        "kind": "member", "type": "interim", "title": "关于太行山旅游公路跨市统筹建设的建议",
+        "situation": "公路跨长治、晋城两市。", "analysis": "超出市级职权。",
+        "suggestions": "建议省级统筹规划。", "category": "economy"})
+    assert resp.status_code == 201, resp.text
+    pid = resp.json()["id"]
+    for client, action, body in (
+            (member, "submit", {}), (reviewer, "classify", {}),
+            (reviewer, "propose", {"decision": "forward", "reason": "跨市事项，须省级统筹"}),
+            (reviewer, "decide", {})):
+        resp = client.post(f"/api/v1/proposals/{pid}/actions/{action}", json=body)
+        assert resp.status_code == 200, (action, resp.text)
+    [record] = wait_until(lambda: city.province.admin("GET", "records?kind=proposals")[
+        "items"] or None, timeout=60, what="the proposal at the province")
+    body = record["body"]
+    assert (record["local_id"], body["category"], body["path"]) == (pid, "01", [CITY, PROVINCE])
+    assert body["proposer"]["name"] and "【建议】建议省级统筹规划。" in body["content"]
+    assert body["reason"] == "跨市事项，须省级统筹"
+    city.province.admin("POST", f"records/{record['id']}/progress",
+                        {"state": "registered", "text": "省政协提案委已立案"})
+    office = Client(city.proposals_conf, "admin", org=CITY)
+
+    def progressed():
+        p = office.get(f"/api/v1/proposals/{pid}").json()
+        return p if (p.get("upstream") or {}).get("by") == "province" else None
+    shown = wait_until(progressed, timeout=60, what="the province's progress on the proposal")
+    assert shown["upstream"]["state_label"] == "省政协已立案"
+    assert shown["upstream"]["text"] == "省政协提案委已立案"
