@@ -109,6 +109,7 @@ def main():
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--backlog", type=int, default=2000)
     parser.add_argument("--outage-seconds", type=float, default=600)
+    parser.add_argument("--paced", type=int, default=100)
     args = parser.parse_args()
     secret = secrets.token_hex(24)
     with local_infra() as infra, tempfile.TemporaryDirectory() as tmp:
@@ -131,9 +132,19 @@ def main():
                 print(f"  simulator raw capacity (signed calls, one at a time): "
                       f"{raw_rate:8.1f} items/s  p50 {percentile(raw_lat, 50) * 1000:6.1f} ms"
                       f"  p99 {percentile(raw_lat, 99) * 1000:6.1f} ms")
-                print(f"  through the adapter (due delivery → province record): "
+                print(f"  through the adapter, {len(fed)} due at once (due → province record): "
                       f"{len(fed) / span:8.1f} items/s  p50 {percentile(lat, 50) * 1000:6.1f} ms"
-                      f"  p99 {percentile(lat, 99) * 1000:6.1f} ms")
+                      f"  p99 {percentile(lat, 99) * 1000:6.1f} ms (waiting their turn)")
+                paced = {}
+                for n in range(args.paced):   # one at a time, at 5 items/s
+                    paced.update(feed(db, 500_000 + n, 1))
+                    time.sleep(0.2)
+                got = wait(lambda: (lambda a: a if set(paced) <= set(a) else None)(
+                    arrived(sim)), 120)
+                lat = [got[k] - paced[k] for k in paced]
+                print(f"  through the adapter, {len(paced)} items at 5/s: "
+                      f"p50 {percentile(lat, 50) * 1000:6.1f} ms  p99 "
+                      f"{percentile(lat, 99) * 1000:6.1f} ms (the sender looks every second)")
                 sim.admin("POST", "faults", {"outage_seconds": args.outage_seconds})
                 outage_ends = time.time() + args.outage_seconds
                 backlog = feed(db, args.items, args.backlog)

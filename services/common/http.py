@@ -81,7 +81,7 @@ class Api(HttpRequestHandler):
 
     def __init__(self, method, url, roles=None, public=False, *, body=None, query=None,
                  response=None, status=200, paged=None, summary=None, content_type=None,
-                 hidden=False, parse_body=True, upload=False, **kwargs):
+                 hidden=False, parse_body=True, upload=False, statuses=(), **kwargs):
         """``body``: the request body's schema (or ``{action: schema}`` for
         ``.../actions/<action>``), loaded before the worker runs into
         ``request.input``; ``query``: ``{name: str | int}``, the only query
@@ -90,13 +90,16 @@ class Api(HttpRequestHandler):
         answer (of each item when paged). They make the OpenAPI document
         (openapi.py), so it says what the service does. ``parse_body=False``:
         the handler loads ``body`` itself (to merge more checks into one 422);
-        ``upload``: the body is a file (multipart ``file`` or the raw bytes)."""
+        ``upload``: the body is a file (multipart ``file`` or the raw bytes);
+        ``statuses``: more problem statuses it answers with (a public route
+        that authenticates another way: 401)."""
         self.roles = tuple(roles or ())
         self.public = public
         self.body, self.query, self.response = body, query, response
         self.status, self.paged, self.summary = status, paged, summary
         self.content_type, self.hidden = content_type, hidden
         self.parse_body, self.upload = parse_body, upload
+        self.statuses = tuple(statuses)
         # answered as 4xx/503, so logged as a WARNING line, not an ERROR
         kwargs.setdefault("expected_exceptions", (problems.Problem,) + UNAVAILABLE)
         super().__init__(method, url, **kwargs)

@@ -118,6 +118,7 @@ def _operation(spec, names, entry, action=None, action_schema=None):
     codes = [400, 413, 415, 422] if body is not None or entry.upload else [422]
     if not entry.public:
         codes += [401, 403, 503]
+    codes += list(getattr(entry, "statuses", ()))
     if path_params or action:
         codes += [404]
     if entry.method in ("POST", "PUT", "PATCH", "DELETE"):

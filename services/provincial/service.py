@@ -235,7 +235,7 @@ class ProvincialService(platform.PlatformService):
             raise Invalid({"PROVINCE_URL": ["本平台未配置省级平台地址"]})
         return {"applied": self.reconcile_some(int(self.settings.get("reconcile_batch", 20)))}
 
-    @api("POST", CALLBACK_PATH, public=True, parse_body=False,
+    @api("POST", CALLBACK_PATH, public=True, parse_body=False, query={}, statuses=(401,),
          summary="省级平台推送的反馈（按接口规范签名，校验不通过为 401）")
     def callback(self, request):
         """Feedback pushed by the province, signed the way our calls are: an

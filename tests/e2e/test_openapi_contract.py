@@ -84,7 +84,7 @@ def test_no_server_error_and_every_answer_as_documented(county, service):
         for role, examples in EXAMPLES.items():
             failures += [f"[{role}] {f}" for f in fuzz(operation, base, tokens[role], examples,
                                                       statuses)]
-    assert operations >= 10
+    assert operations >= (5 if service == "provincial" else 10)   # the document was read
     assert not failures, "\n\n".join(dict.fromkeys(failures))
     # some of the office's calls got through and some of the citizen's were refused
     assert statuses.get(200, 0) + statuses.get(201, 0) > 0 and statuses.get(403), statuses

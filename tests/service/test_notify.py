@@ -454,8 +454,9 @@ def test_a_citizen_is_told_of_the_close_on_the_channel_the_station_recorded(
                                  ("close", staff, {"result": "已更换灯泡", "resolved": True})):
         resp = client.post(f"/api/v1/requests/{rid}/actions/{action}", json=body)
         assert resp.status_code == 200, (action, resp.text)
-    wait_until(lambda: platform.admin.get("/api/v1/deliveries?channel=sms").json()["count"],
-               what="the citizen's SMS queued")
+    # the citizen's own SMS, not just any (the member's dispatch notice may come first)
+    wait_until(lambda: any(d["recipient"].startswith("citizen:") for d in platform.admin.get(
+        "/api/v1/deliveries?channel=sms").json()["items"]), what="the citizen's SMS queued")
     assert platform.dispatch(f"{DAY}T10:00")["failed"] == 0
     told = [r["json"] for r in platform.sms.received if r["json"]["to"] == ["13900001234"]]
     assert len(told) == 1 and told[0]["text"].startswith("您反映的“小区路灯不亮”已办结，问题已解决")
