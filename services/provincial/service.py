@@ -56,12 +56,13 @@ class Province(DependencyProvider):
     def setup(self):
         config = self.container.config
         settings = config.get("PROVINCIAL") or {}
-        url = config.get("PROVINCE_URL") or settings.get("url")
+        url = config.get("PROVINCE_URL")
         self.client = None
         if url:
             self.client = ProvinceClient(
                 url, config.get("PROVINCE_APP_ID") or config.get("ORG_CODE"),
-                config["PROVINCE_SECRET"], settings.get("algorithm", "hmac-sm3"),
+                config.get("PROVINCE_SECRET") or "",   # RequiredSecrets refuses an empty one
+                settings.get("algorithm", "hmac-sm3"),
                 timeout=float(settings.get("timeout_seconds", 10)),
                 fail_max=int(settings.get("breaker_failures", 5)),
                 reset_timeout=float(settings.get("breaker_reset_seconds", 30)))
