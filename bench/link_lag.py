@@ -38,6 +38,7 @@ import requests  # noqa: E402
 from kombu import Connection, Exchange, Producer, Queue  # noqa: E402
 
 import services  # noqa: E402,F401
+from bench.local_infra import percentile, wait  # noqa: E402
 from deploy.local import Broker, MongoWire, free_port  # noqa: E402
 from services.common import federation, linkage  # noqa: E402
 from services.common import service as platform  # noqa: E402
@@ -47,6 +48,19 @@ from services.common.inbox import idempotent  # noqa: E402
 from services.common.mongo import Mongo  # noqa: E402
 from services.common.outbox import Aggregates, OutboxRelay  # noqa: E402
 from services.common.signing import Signer  # noqa: E402
+from marshmallow import fields  # noqa: E402
+from services.common.events import Payload, Registry  # noqa: E402
+
+
+class Ping(Payload):
+    sent = fields.Float(required=True)
+    phase = fields.String(required=True)
+
+
+# the benchmark's own linked event, declared like every event (services/common/events.py)
+EVENTS = Registry("bench")
+EVENTS.define("bench.ping", Ping, "the link benchmark's probe", aggregate="ping",
+              via=linkage.UP)
 from tests.support import service_config, start_container, trust_each_other  # noqa: E402
 
 COUNTY, CITY = "140428", "140400"
@@ -76,28 +90,13 @@ class LagSink(platform.PlatformService):
     db = Mongo(indexes={})
 
     @linkage.linked_handler(linkage.UP, "bench.ping")
-    @idempotent
+    @idempotent("city.on_ping")
     def on_ping(self, event):
         p = event["payload"]
         now = time.time()
         HANDLED[p["phase"]].append(now - p["sent"])
         if p["phase"] == "backlog":
             BACKLOG_SEEN.append(now)
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
-
-
-def wait(condition, limit_s, every=0.05):
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise SystemExit(f"gave up after {limit_s}s")
 
 
 def paced(rate, seconds, action):
@@ -186,6 +185,7 @@ def run(args):
         class Side:
             def __init__(self, broker):
                 self.amqp_uri, self.mongo_uri = broker.amqp_uri, mongo.uri
+                self.base = base
         county_conf = dict(service_config(Side(county), prefix="benchc_"),
                            OUTBOX_POLL_SECONDS=2)
         city_conf = dict(service_config(Side(city), prefix="benchs_"), ORG_CODE=CITY,

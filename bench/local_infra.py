@@ -1,7 +1,9 @@
 """What every benchmark starts: its own broker node, Mongo wire server and
-SMTP server on free loopback ports, in a temporary directory."""
+SMTP server on free loopback ports, in a temporary directory; and the helpers
+they share (a percentile, a bounded wait)."""
 import contextlib
 import tempfile
+import time
 from pathlib import Path
 
 from deploy.local import Broker, MailSink, MongoWire, free_port
@@ -31,3 +33,20 @@ def local_infra(mail=False):
     finally:
         for part in reversed(started):
             part.stop()
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def wait(condition, limit_s, every=0.05):
+    """``condition()`` once truthy (returned), checked every ``every`` s; the
+    benchmark stops after ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise SystemExit(f"gave up after {limit_s}s")

@@ -25,18 +25,13 @@ import pymongo  # noqa: E402
 from kombu import Connection, Exchange, Producer  # noqa: E402
 
 import services  # noqa: E402,F401
-from bench.local_infra import local_infra  # noqa: E402
+from bench.local_infra import local_infra, percentile, wait  # noqa: E402
 from services.common.envelope import make_event  # noqa: E402
 from deploy.demo_data import members as demo  # noqa: E402
 from services.members.service import MembersService  # noqa: E402
 from services.notify.rules import notification_id  # noqa: E402
 from services.notify.service import NotifyService  # noqa: E402
 from tests.support import Client, service_config, start_container, with_port  # noqa: E402
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 def publish(amqp_uri, events):
@@ -46,16 +41,6 @@ def publish(amqp_uri, events):
         for event in events:
             producer.publish(event, exchange=exchange, routing_key=event["type"],
                              serializer="json", declare=[exchange], retry=True)
-
-
-def wait(condition, limit_s, every=0.05):
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise SystemExit(f"gave up after {limit_s}s")
 
 
 def notice(ids, n):

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pymongo  # noqa: E402
 import requests  # noqa: E402
 
-from bench.local_infra import local_infra  # noqa: E402
+from bench.local_infra import local_infra, percentile, wait  # noqa: E402
 from deploy.local import ProvinceSim, free_port  # noqa: E402
 from services.common.outbox import Aggregates  # noqa: E402
 from services.provincial import domain, protocol  # noqa: E402
@@ -41,11 +41,6 @@ from services.provincial.service import ProvincialService  # noqa: E402
 from tests.support import service_config, start_container  # noqa: E402
 
 CITY = "140400"
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 def item(n):
@@ -88,16 +83,6 @@ def feed(db, first, count):
 def arrived(sim):
     return {r["local_id"]: r["received_ms"] / 1000
             for r in sim.admin("GET", "records?kind=opinions")["items"]}
-
-
-def wait(condition, limit_s, every=0.25):
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise SystemExit(f"gave up after {limit_s}s")
 
 
 CODES = None
