@@ -321,17 +321,18 @@ class ProvincialService(platform.PlatformService):
     @api("GET", "/api/v1/deliveries/<path:delivery_id>", roles=("admin",), query={},
          summary="一条报送记录")
     def delivery(self, request, delivery_id):
-        doc = self.db.deliveries.find_one({"_id": delivery_id}, {"item.content": 0})
+        return self.view(self.load_delivery(delivery_id, {"item.content": 0}))
+
+    def load_delivery(self, delivery_id, projection=None):
+        doc = self.db.deliveries.find_one({"_id": delivery_id}, projection)
         if doc is None:
             raise NotFound(f"报送记录 {delivery_id} 不存在")
-        return self.view(doc)
+        return doc
 
     @api("POST", "/api/v1/deliveries/<path:delivery_id>/retry", roles=("admin",), query={},
          summary="重试被拒收的报送（改正数据或编码对照之后）")
     def retry(self, request, delivery_id):
-        doc = self.db.deliveries.find_one({"_id": delivery_id})
-        if doc is None:
-            raise NotFound(f"报送记录 {delivery_id} 不存在")
+        doc = self.load_delivery(delivery_id)
         fields = domain.retried(doc, self.utcnow())
         if fields is None:
             raise Invalid({"state": ["只有被拒收的报送可以重试"]})
