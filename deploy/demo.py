@@ -164,20 +164,31 @@ def load_linked(name, token, out):
 
 
 def load_province(county="county", city="city", out=print):
-    """三级联动 to the province, once: two of the county's 社情民意 that reached
-    the city are reported on to the province by the city office; the
-    (simulated) provincial office adopts one and a vice-governor instructs on
-    the other, and that feedback flows back down to the county's items."""
+    """三级联动 to the province, once each: two of the county's 社情民意 that
+    reached the city are reported on to the province by the city office, and
+    the (simulated) provincial office adopts one and a vice-governor instructs
+    on the other; one of the county's proposals at the city is forwarded on to
+    the provincial committee, which registers it; the provincial office
+    publishes a task, which the city accepts and passes on to the county; and
+    the yearly figures of both platforms go up. All feedback flows back down
+    to the county."""
     env = local.platform_env(city)
     token = issue_token(env["JWT_SECRET"], org=env["ORG_CODE"], roles=["admin"],
                         sub="demo-loader")
     sim = local.parts(city).get("province")
     if sim is None:
         return
+    child = local.platform_spec(county)["ORG_CODE"]
+    _province_opinions(city, sim, child, token, out)
+    _province_proposal(city, sim, child, token, out)
+    _province_task(city, sim, child, token, out)
+    _province_figures(city, sim, child, token, out)
+
+
+def _province_opinions(city, sim, child, token, out):
     opinions = local.service_url(city, "liaison", "/api/v1/opinions")
     if sim.admin("GET", "records?kind=opinions")["items"]:
         return
-    child = local.platform_spec(county)["ORG_CODE"]
 
     def intake():
         items = _request(f"{opinions}?limit=200", token)[1]["items"]
@@ -200,3 +211,64 @@ def load_province(county="county", city="city", out=print):
               {"leader": "副省长", "text": "请省直有关部门研究办理。"})
     out(f"[{city}] demo province: 2 of the county's 社情民意 reported to the province; "
         "1 adopted, 1 instructed there (the feedback flows down to the county)")
+
+
+def _province_proposal(city, sim, child, token, out):
+    """The first of the county's proposals at the city, forwarded on to the
+    provincial committee, which registers it."""
+    if sim.admin("GET", "records?kind=proposals")["items"]:
+        return
+    proposals = local.service_url(city, "proposals", "/api/v1/proposals")
+
+    def linked():
+        items = _request(f"{proposals}?kind=linked&limit=50", token)[1]["items"]
+        return sorted((p for p in items if (p.get("source") or {}).get("org") == child
+                       and p["state"] == "submitted"), key=lambda p: p["id"])
+    local.wait_for(lambda: bool(linked()), 90, "the county's proposals at the city")
+    pid = linked()[0]["id"]
+    for action, data in (("classify", {}),
+                         ("propose", {"decision": "forward",
+                                      "reason": "涉及跨市统筹，须省政协协调省直部门办理"}),
+                         ("decide", {})):
+        _request(f"{proposals}/{pid}/actions/{action}", token, data)
+    local.wait_for(lambda: bool(sim.admin("GET", "records?kind=proposals")["items"]), 90,
+                   "the proposal at the provincial platform")
+    [record] = sim.admin("GET", "records?kind=proposals")["items"][:1]
+    sim.admin("POST", f"records/{record['id']}/progress",
+              {"state": "registered", "text": "省政协提案委员会已立案，交省直有关部门办理"})
+    out(f"[{city}] demo province: 1 of the county's proposals forwarded on to the provincial "
+        "committee and registered there (shown at the county)")
+
+
+def _province_task(city, sim, child, token, out):
+    """A provincial task to the city, accepted and passed on to the county."""
+    if sim.admin("GET", "tasks")["items"]:
+        return
+    task = sim.admin("POST", "tasks", {
+        "kind": "research", "title": "关于开展全省基层协商民主建设情况调研的通知",
+        "content": "请各市政协会同所辖县（区）政协开展调研，按期报送调研报告。",
+        "due_on": (date.today() + timedelta(days=45)).isoformat(),
+        "targets": [local.platform_spec(city)["ORG_CODE"]]})
+    tasks = local.service_url(city, "liaison", "/api/v1/tasks")
+    local.wait_for(lambda: _request(f"{tasks}/{task['id']}", token, method="GET")[0] == 200,
+                   90, "the province's task at the city")
+    _request(f"{tasks}/{task['id']}/actions/accept", token, {})
+    _request(tasks, token, {"kind": "research", "title": task["title"],
+                            "content": "转发省政协任务：" + task["content"],
+                            "due_on": (date.today() + timedelta(days=30)).isoformat(),
+                            "targets": [child], "parent_task": task["id"]})
+    out(f"[{city}] demo province: a provincial task accepted by the city and passed on to "
+        "the county")
+
+
+def _province_figures(city, sim, child, token, out):
+    """This year's figures of both platforms, once the county's have reached the city."""
+    def counted():
+        parts = [_request(local.service_url(city, service, path), token)[1]["items"]
+                 for service, path in (("proposals", "/api/v1/proposals/statistics/counties"),
+                                       ("liaison", "/api/v1/liaison/statistics/counties"))]
+        return all(any(c["org"] == child and c["figures"] for c in p) for p in parts)
+    local.wait_for(counted, 120, "the county's figures at the city")
+    url = local.service_url(city, "provincial", "/api/v1/province/figures")
+    changed = _request(url, token, {})[1]["changed"]
+    out(f"[{city}] demo province: this year's figures sent for {', '.join(changed) or 'none'}")

@@ -9,7 +9,9 @@ the standard library's over OpenSSL's SM3, the adapter's is pyca
 
 Besides the protocol it plays the provincial office through a small admin
 API (loopback, no signature): adopt, instruct, report on to the national
-committee, publish a task; and it has fault knobs: latency, an error rate,
+committee, record progress on a proposal, publish a task (``POST
+/admin/tasks``), and read what arrived (records, figures, tasks and their
+reports); and it has fault knobs: latency, an error rate,
 429 storms, an outage window, duplicate and out-of-order feedback, clock skew.
 """
 import argparse
@@ -50,6 +52,12 @@ create table if not exists records (id text primary key, kind text, app text, or
 create table if not exists feedback (seq integer primary key autoincrement, app text,
                                      kind text, record_id text, body text, created_ms integer);
 create table if not exists tasks (id text primary key, body text, created_ms integer);
+create table if not exists task_reports (task_id text, org text, state text, app text,
+                                         body text, received_ms integer,
+                                         primary key (task_id, org, state));
+create table if not exists figures (org text, year integer, app text, body text,
+                                    revision integer, received_ms integer,
+                                    primary key (org, year));
 create table if not exists counters (name text primary key, n integer);
 """
 
@@ -168,6 +176,74 @@ class Province:
             return 200, {"id": record_id, "duplicate": True}
         return 201, {"id": record_id, "received_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
+    def put_figures(self, app, org, year, body):
+        """A platform's yearly figures (the app's own, or of a platform under
+        it: its GB/T 2260 prefix), the newest replacing the last."""
+        if not (org == app or (app.endswith("00") and org[:4] == app[:4])):
+            return 403, {"code": "FORBIDDEN_ORG", "message": f"{app} 不能报送 {org} 的数据"}
+        missing = [f for f in ("org", "org_name", "year", "roster", "proposals", "opinions")
+                   if body.get(f) in (None, "")]
+        if missing:
+            return 422, {"code": "VALIDATION", "message": "缺少字段：" + "、".join(missing)}
+        if str(body["org"]) != org or str(body["year"]) != str(year):
+            return 422, {"code": "VALIDATION", "message": "路径与请求体的地区或年度不一致"}
+        roster = body["roster"] if isinstance(body["roster"], dict) else {}
+        for name, table, what in (("by_sector", SECTORS, "界别"), ("by_party", PARTIES, "党派")):
+            bad = sorted(set(roster.get(name) or {}) - table)
+            if bad:
+                return 422, {"code": "UNKNOWN_CODE", "message": f"{what}编码 {bad[0]} 不存在"}
+        with self.lock:
+            row = self.db.execute("select revision from figures where org = ? and year = ?",
+                                  (org, year)).fetchone()
+            revision = (row[0] if row else 0) + 1
+            self.db.execute("insert into figures values (?, ?, ?, ?, ?, ?) on conflict(org, year) "
+                            "do update set app = excluded.app, body = excluded.body, revision = "
+                            "excluded.revision, received_ms = excluded.received_ms",
+                            (org, int(year), app, json.dumps(body, ensure_ascii=False), revision,
+                             int(time.time() * 1000)))
+        return 200, {"org": org, "year": int(year), "revision": revision}
+
+    def publish_task(self, body):
+        """The provincial office publishes a task to platforms (all apps unless
+        ``targets``): a ``task_published`` feedback item for each."""
+        kind = body.get("kind") or "notice"
+        if not body.get("title") or not body.get("due_on") or \
+                kind not in ("research", "consultation", "notice"):
+            return 422, {"code": "VALIDATION", "message": "需要 title、due_on，kind 为 research、"
+                                                          "consultation 或 notice"}
+        targets = [t for t in (body.get("targets") or sorted(self.apps)) if t in self.apps]
+        with self.lock:
+            n = self.db.execute("select count(*) from tasks").fetchone()[0] + 1
+        task = {"id": f"{self.org}-PT{n:04d}", "kind": kind, "title": body["title"],
+                "content": body.get("content") or body["title"], "due_on": body["due_on"],
+                "issued_on": time.strftime("%Y-%m-%d"), "issuer": body.get("issuer") or "省政协办公厅",
+                "targets": targets}
+        self.q("insert into tasks values (?, ?, ?)", task["id"],
+               json.dumps(task, ensure_ascii=False), int(time.time() * 1000))
+        for app in targets:
+            self.add_feedback(app, "task_published", task["id"], dict(
+                {k: v for k, v in task.items() if k not in ("id", "targets", "kind")},
+                task_kind=kind))
+        return 201, task
+
+    def task_report(self, app, task_id, body):
+        """A platform's acceptance of, or completion report on, a task sent to it."""
+        rows = self.q("select body from tasks where id = ?", task_id)
+        if not rows or app not in json.loads(rows[0][0])["targets"]:
+            return 404, {"code": "TASK_NOT_FOUND", "message": f"任务 {task_id} 未下发给 {app}"}
+        state = body.get("state")
+        needed = ("org", "state") + (("summary", "completed_on") if state == "reported" else ())
+        missing = [f for f in needed if not body.get(f)]
+        if missing or state not in ("accepted", "reported"):
+            return 422, {"code": "VALIDATION", "message": "缺少字段或状态无效：" + "、".join(
+                missing or ["state"])}
+        self.q("insert into task_reports values (?, ?, ?, ?, ?, ?) on conflict(task_id, org, "
+               "state) do update set body = excluded.body, received_ms = excluded.received_ms",
+               task_id, body["org"], state, app, json.dumps(body, ensure_ascii=False),
+               int(time.time() * 1000))
+        return 201, {"task_id": task_id, "org": body["org"], "state": state,
+                     "received_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
     def feedback(self, app, since, limit):
         rows = self.q("select seq, kind, record_id, body, created_ms from feedback where "
                       "app = ? and seq > ? order by seq limit ?", app, since, limit)
@@ -273,22 +349,35 @@ class Handler(BaseHTTPRequestHandler):
                                                   for s, k, b in fb]})
         kind = {"/api/v1/opinions": "opinions", "/api/v1/proposals": "proposals"}.get(parts.path)
         if method == "POST" and kind:
-            key = self.headers.get("Idempotency-Key")
-            if not key:
-                return self.answer(400, {"code": "VALIDATION", "message": "缺少 Idempotency-Key"})
-            first = p.q("select status, body from answers where app = ? and key = ?", app, key)
-            if first:
-                p.count("repeated_key")
-                return self.answer(first[0][0], json.loads(first[0][1]))
-            try:
-                data = json.loads(body or b"{}")
-            except ValueError:
-                return self.answer(400, {"code": "VALIDATION", "message": "请求体不是 JSON"})
-            status, answer = p.receive(app, kind, data if isinstance(data, dict) else {})
-            p.q("insert or ignore into answers values (?, ?, ?, ?)", app, key, status,
-                json.dumps(answer, ensure_ascii=False))
-            return self.answer(status, answer)
+            return self.once(app, body, lambda data: p.receive(app, kind, data))
+        if method == "PUT" and segments[:3] == ["api", "v1", "figures"] and len(segments) == 5 \
+                and segments[4].isdigit():
+            return self.once(app, body, lambda data: p.put_figures(app, segments[3],
+                                                                   int(segments[4]), data))
+        if method == "POST" and segments[:3] == ["api", "v1", "tasks"] and len(segments) == 5 \
+                and segments[4] == "reports":
+            return self.once(app, body, lambda data: p.task_report(app, segments[3], data))
         return self.answer(404, {"code": "NOT_FOUND", "message": "没有这个资源"})
+
+    def once(self, app, body, handle):
+        """An upward call under its Idempotency-Key: a repeated key gets the
+        first answer, and nothing is done twice."""
+        p = self.province
+        key = self.headers.get("Idempotency-Key")
+        if not key:
+            return self.answer(400, {"code": "VALIDATION", "message": "缺少 Idempotency-Key"})
+        first = p.q("select status, body from answers where app = ? and key = ?", app, key)
+        if first:
+            p.count("repeated_key")
+            return self.answer(first[0][0], json.loads(first[0][1]))
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            return self.answer(400, {"code": "VALIDATION", "message": "请求体不是 JSON"})
+        status, answer = handle(data if isinstance(data, dict) else {})
+        p.q("insert or ignore into answers values (?, ?, ?, ?)", app, key, status,
+            json.dumps(answer, ensure_ascii=False))
+        return self.answer(status, answer)
 
     def admin(self, method, path, query, body):
         p = self.province
@@ -302,6 +391,21 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"items": [
                 {"id": r[0], "kind": r[1], "app": r[2], "org": r[3], "local_id": r[4],
                  "body": json.loads(r[5]), "received_ms": r[6]} for r in rows]})
+        if method == "POST" and path == "/admin/tasks":
+            status, answer = p.publish_task(data)
+            return self.answer(status, answer)
+        if method == "GET" and path == "/admin/tasks":
+            tasks = [json.loads(b) for (b,) in p.q("select body from tasks order by created_ms")]
+            for task in tasks:
+                task["reports"] = [dict(json.loads(b), app=a) for a, b in p.q(
+                    "select app, body from task_reports where task_id = ? order by received_ms",
+                    task["id"])]
+            return self.answer(200, {"items": tasks})
+        if method == "GET" and path == "/admin/figures":
+            rows = p.q("select org, year, app, body, revision from figures order by org, year")
+            return self.answer(200, {"items": [
+                {"org": r[0], "year": r[1], "app": r[2], "body": json.loads(r[3]),
+                 "revision": r[4]} for r in rows]})
         if method == "GET" and path == "/admin/stats":
             return self.answer(200, dict(p.q("select name, n from counters")))
         if method == "POST" and path == "/admin/faults":

@@ -248,6 +248,7 @@ TABLE = {
     'provincial GET /readyz':                                                         'ok ok ok ok ok ok ok ok ok ok ok',
     'provincial POST /api/v1/deliveries/{delivery_id}/retry':                         '404 403 403 403 403 403 403 403 403 403 401',
     'provincial POST /api/v1/province/callbacks':                                     '401 401 401 401 401 401 401 401 401 401 401',
+    'provincial POST /api/v1/province/figures'  :                                     'ok 403 403 403 403 403 403 403 403 403 401',
     'provincial POST /api/v1/province/reconcile':                                     'ok 403 403 403 403 403 403 403 403 403 401',
 }
 

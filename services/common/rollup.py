@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import fields, validate
 from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
 
 from .config import Identity
 from .events import Payload, Registry
@@ -27,6 +28,7 @@ from .inbox import idempotent
 from .linkage import UP, linked_handler
 from .mongo import connect, database_name, keep_latest
 from .outbox import Aggregates, Change
+from .rpc import answers_only
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,8 @@ class StatisticsRollup(DependencyProvider):
 
 class Receiver:
     """Mixin for a parent's service: keeps each county's ``rollup_kind``
-    figures (set by the service) in ``linked_rollups``."""
+    figures (set by the service) in ``linked_rollups``; the service's
+    ``figures_rollup`` (a ``StatisticsRollup``) computes its own."""
 
     rollup_kind = None
 
@@ -137,6 +140,14 @@ class Receiver:
         keep_latest(self.db[RECEIVED], f"{event['origin']}:{p['year']}", event["seq"], {
             "org": event["origin"], "org_name": p.get("org_name"), "year": p["year"],
             "figures": p["figures"], "as_of": event["occurred_at"]})
+
+    @rpc
+    @answers_only("provincial")
+    def yearly_figures(self, year):
+        """This platform's own figures of ``rollup_kind`` for ``year`` and each
+        linked county's latest, for the provincial adapter's yearly report."""
+        return {"own": self.figures_rollup.compute(self.db, year),
+                "counties": self.county_figures(year)}
 
     def county_figures(self, year):
         """Each linked county's latest figures for ``year`` (None if none yet)."""

@@ -209,13 +209,16 @@ def task(name, summary, **extra):
 
 
 task("task.created", "市政协下发任务", targets=Ids(required=True))
-task("task.received", "县级政协收到市政协任务", source_org=fields.String(required=True))
-task("task.accepted", "县级政协已签收任务")
-task("task.reported", "县级政协已报告完成情况")
+task("task.received", "收到上级（市政协或经省级平台适配服务的省政协）下发的任务",
+     source_org=fields.String(required=True))
+task("task.accepted", "已签收上级下发的任务", source_org=fields.String(load_default=None))
+task("task.reported", "已报告上级下发任务的完成情况", source_org=fields.String(load_default=None))
 task("task.updated", "某县签收或报告了任务", county=fields.String(required=True),
      county_state=OneOf(("accepted", "reported"), required=True))
 task("task.completed", "各县均已报告，任务完成")
 task("task.assigned", "任务下发到县（联合调研、协商议题、工作通知）", content=Text(required=True),
+     parent_task=fields.String(load_default=None, metadata={
+         "description": "the provincial task the city passes on with this one"}),
      via=DOWN)
 
 

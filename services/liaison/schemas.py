@@ -140,6 +140,9 @@ class TaskIn(BaseSchema):
     content = Str(required=True, validate=Length(1, 5000))
     due_on = Date(required=True)
     targets = StrList(load_default=list)
+    parent_task = Str(load_default=None, metadata={
+        "description": "a task this platform received (e.g. the province's) that this one "
+                       "passes on to the counties"})
 
 
 TASK_ACTIONS = {

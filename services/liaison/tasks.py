@@ -6,6 +6,12 @@ The city keeps one task with a target per county; each county keeps its copy
 (``source`` names the city and its task). A county's copy goes received →
 accepted → reported; the city's task is open until every county reported,
 then completed.
+
+A task of the provincial committee arrives through the provincial adapter
+(``source.via == "province"``): the city keeps it as a received copy like a
+county's, may pass it on to its counties as a task of its own
+(``parent_task``), and its acceptance and report go up through the adapter
+(local events it consumes) instead of a link.
 """
 from datetime import date
 
@@ -54,9 +60,14 @@ def new_task(data, *, task_id, org, children, today):
            "content": data["content"], "due_on": data["due_on"].isoformat(),
            "year": today.year, "created_at": today.isoformat(), "state": "open",
            "targets": {t: {"org_name": children[t], "state": "sent"} for t in targets}}
+    if data.get("parent_task"):
+        doc["parent_task"] = data["parent_task"]
     body = payload(doc)
+    assigned = dict(body, content=doc["content"])
+    if doc.get("parent_task"):
+        assigned["parent_task"] = doc["parent_task"]
     return doc, [("task.created", dict(body, targets=targets))], [
-        ("task.assigned", dict(body, content=doc["content"]), t) for t in targets]
+        ("task.assigned", assigned, t) for t in targets]
 
 
 TASKS = Aggregate("tasks", "任务")   # its endpoints are for the office
@@ -68,13 +79,29 @@ def payload(doc, **extra):
                  "state": doc["state"]}, **extra)
 
 
-def received(body, *, origin, org, today):
-    """A county's copy of the city's task: ``(doc, events)``."""
+def received(body, *, origin, org, today, via=None):
+    """A county's copy of the city's task (or a platform's of the province's,
+    ``via="province"``): ``(doc, events)``."""
     doc = {"_id": body["task_id"], "org": org, "kind": body["kind"], "title": body["title"],
            "content": body.get("content"), "due_on": body["due_on"],
            "year": today.year, "created_at": today.isoformat(), "state": "received",
            "source": {"org": origin, "task_id": body["task_id"]}}
+    if body.get("parent_task"):   # the city passes on a provincial task
+        doc["source"]["parent_task"] = body["parent_task"]
+    if via:
+        doc["source"]["via"] = via
+        doc["source"].update({k: body.get(k) for k in ("issuer", "issued_on")})
     return doc, [("task.received", payload(doc, source_org=origin))]
+
+
+def passed_on_from(parent):
+    """Errors when ``parent`` (a task this platform received) cannot be
+    passed on to the counties; {} when it can."""
+    if parent is None:
+        return {"parent_task": ["任务不存在"]}
+    if not parent.get("source"):
+        return {"parent_task": ["只能转发上级下发给本级的任务"]}
+    return {}
 
 
 def act(doc, action, data, *, today):
@@ -95,7 +122,10 @@ def act(doc, action, data, *, today):
         up = dict(report, state="reported", on=today.isoformat())
     new = dict(doc, **fields)
     event = "task.accepted" if action == "accept" else "task.reported"
-    return fields, [(event, payload(new))], [
+    events = [(event, payload(new, source_org=doc["source"]["org"]))]
+    if doc["source"].get("via") == "province":   # the provincial adapter sends it up
+        return fields, events, []
+    return fields, events, [
         ("task.progressed", dict(up, task_id=doc["source"]["task_id"]), doc["source"]["org"])]
 
 

@@ -184,6 +184,16 @@ class MembersService(entrypoints.MeetingsApi, entrypoints.RecordsApi, platform.P
     def roster_rollup(self, request):
         """This committee and each linked county's: active members by sector,
         party, committee and role, and the people across them counted once."""
+        return self.roster_counts()
+
+    @rpc
+    @answers_only("provincial")
+    def roster_figures(self):
+        """The roll-up, for the yearly figures the provincial adapter reports:
+        counts only, no person."""
+        return self.roster_counts()
+
+    def roster_counts(self):
         own = list(self.store.all({"status": "active"}))
         linked = list(self.db[LINKED_MEMBERS].find({"status": "active"}))
         return domain.rollup(self.identity.org_code, self.identity.org_name, own, linked,

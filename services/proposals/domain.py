@@ -427,7 +427,8 @@ def feedback(before, after, unit_names):
     released = [a for a in after.get("answers") or () if a.get("released")]
     shown = released[-1] if released else None
     was = [a for a in before.get("answers") or () if a.get("released")]
-    if all(before.get(k) == after.get(k) for k in FEEDBACK_FIELDS) and len(was) == len(released):
+    if all(before.get(k) == after.get(k) for k in FEEDBACK_FIELDS) and len(was) == len(released) \
+            and province_progress(before) == province_progress(after):
         return None
     return {"proposal_id": after["source"]["proposal_id"], "upstream_id": after["_id"],
             "state": after["state"], "state_label": STATE_LABELS[after["state"]],
@@ -441,7 +442,17 @@ def feedback(before, after, unit_names):
             "decision": {k: (after.get("decision") or {}).get(k)
                          for k in ("decision", "ground", "reason")}
             if after.get("decision") else None,
-            "on": (after.get("history") or [{}])[-1].get("on")}
+            "on": (after.get("history") or [{}])[-1].get("on"),
+            "province": province_progress(after)}
+
+
+def province_progress(p):
+    """The provincial committee's progress on a proposal this platform
+    forwarded on to it (what the county that first sent it is shown), or None."""
+    upstream = p.get("upstream") or {}
+    if upstream.get("by") != "province":
+        return None
+    return {k: upstream.get(k) for k in ("state", "state_label", "text", "on")}
 
 
 def upstream_change(p, body, seq):

@@ -126,7 +126,10 @@ simple("proposal.imported", "历史提案已导入（计入履职档案）", act
 simple("proposal.received", "下级政协转来的联动提案进入本级审查",
        source_org=fields.String(required=True), source_proposal_id=fields.String(required=True))
 simple("proposal.upstream_progressed", "上级政协办理转去的提案有了进展",
-       upstream_state=State(required=True), answer_category=AnswerCategory(allow_none=True))
+       upstream_state=fields.String(required=True, metadata={"description": (
+           "the parent's state id (a city's as `state` here; the provincial committee's: "
+           "received, registered, assigned, answered, closed, not_registered)")}),
+       answer_category=AnswerCategory(allow_none=True))
 
 
 class Referred(ProposalFacts):
@@ -149,6 +152,14 @@ class Answer(Payload):
     round = fields.Integer(required=True)
 
 
+class ProvinceProgress(Payload):
+    """The provincial committee's progress on a proposal the city forwarded on."""
+    state = fields.String(required=True)
+    state_label = fields.String(required=True)
+    text = fields.String(allow_none=True, required=True)
+    on = fields.String(allow_none=True, required=True)
+
+
 class Feedback(Payload):
     """What the county learns of its forwarded proposal: released answers only."""
     proposal_id = fields.String(required=True, metadata={"description": "the county's own id"})
@@ -163,6 +174,8 @@ class Feedback(Payload):
     decision = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True),
                            allow_none=True, required=True)
     on = Day(allow_none=True, required=True)
+    province = fields.Nested(ProvinceProgress, allow_none=True, load_default=None, metadata={
+        "description": "the provincial committee's progress, once the city forwarded it on"})
 
 
 EVENTS.define("proposal.referred", Referred, "联动提案：县级提案超出本级职权，报市政协",

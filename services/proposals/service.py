@@ -460,8 +460,10 @@ class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService)
                                       "the province; province.proposal_feedback not applied")
         body = {"state": p["state"], "state_label": p["state_label"], "text": p.get("text"),
                 "on": p.get("on"), "by": "province"}
-        self.commit(None, PROPOSALS, doc, domain.upstream_change(doc, body, p["seq"]),
-                    actor="org:province")
+        fields, events = domain.upstream_change(doc, body, p["seq"])
+        # a county's proposal the city forwarded on: the county is told too
+        self.commit(None, PROPOSALS, doc, Decision(fields, events, self.linked_events(
+            doc, dict(doc, **fields))), actor="org:province")
 
     # --- RPC for other services -------------------------------------------------
     @rpc

@@ -5,7 +5,35 @@ rounded to four places; ``table`` gives the rows as the report prints them.
 """
 from collections import Counter
 
-from .domain import ANSWER_CATEGORIES, CATEGORIES, RATINGS
+from .domain import ANSWER_CATEGORIES, CATEGORIES, RATINGS, REGISTERED_ONWARD
+
+# the provincial committee's states (through the provincial adapter)
+PROVINCE_REGISTERED = frozenset({"registered", "assigned", "answered", "closed"})
+PROVINCE_ANSWERED = frozenset({"answered", "closed"})
+ANSWERED_ONWARD = frozenset({"awaiting_evaluation", "satisfied", "basically_satisfied",
+                             "dissatisfied", "rehandling", "closed"})
+
+
+def forwarded_upward(docs):
+    """Proposals this platform forwarded to the next level, and what became
+    of them there and, forwarded on, at the province: the 联动提案 figures."""
+    sent = [d for d in docs if d["state"] == "forwarded"]
+    above = [d.get("upstream") or {} for d in sent]
+    # a city's own forward goes to the province; a county's may be forwarded on
+    at_province = [u if u.get("by") == "province" else (u.get("province") or {}) for u in above]
+    next_level = [u for u in above if u.get("by") != "province"]
+    return {"total": len(sent),
+            "registered_above": sum(1 for u in next_level if u.get("state") in REGISTERED_ONWARD)
+            + sum(1 for u in above if u.get("by") == "province"
+                  and u.get("state") in PROVINCE_REGISTERED),
+            "answered_above": sum(1 for u in next_level if u.get("state") in ANSWERED_ONWARD)
+            + sum(1 for u in above if u.get("by") == "province"
+                  and u.get("state") in PROVINCE_ANSWERED),
+            "reached_province": sum(1 for p in at_province if p),
+            "registered_at_province": sum(1 for p in at_province
+                                          if p.get("state") in PROVINCE_REGISTERED),
+            "answered_at_province": sum(1 for p in at_province
+                                        if p.get("state") in PROVINCE_ANSWERED)}
 
 
 def _rate(part, whole):
@@ -67,6 +95,7 @@ def compute(docs, year=None, session=None):
         "converted_to_opinion": states.get("converted_to_opinion", 0),
         "rejected": states.get("rejected", 0),
         "forwarded": states.get("forwarded", 0),
+        "forwarded_upward": forwarded_upward(docs),
         "returned": states.get("returned", 0),
         "in_review": sum(states.get(s, 0) for s in ("submitted", "cosigning",
                                                     "under_review")),
@@ -108,7 +137,13 @@ def table(f):
              ["重点提案", f["key"], ""], ["优秀提案", f["excellent"], ""],
              ["并案", f["merged"], ""], ["转意见建议", f["converted_to_suggestion"], ""],
              ["转社情民意", f["converted_to_opinion"], ""], ["不予立案", f["rejected"], ""],
-             ["转上级政协办理", f["forwarded"], ""],
-             ["退回", f["returned"], ""], ["审查中", f["in_review"], ""],
+             ["转上级政协办理", f["forwarded"], ""]]
+    up = f["forwarded_upward"]
+    if up["total"]:
+        rows += [["其中：上级政协已立案", up["registered_above"], ""],
+                 ["其中：上级政协已答复", up["answered_above"], ""],
+                 ["其中：转至省政协", up["reached_province"], ""],
+                 ["其中：省政协已立案", up["registered_at_province"], ""]]
+    rows += [["退回", f["returned"], ""], ["审查中", f["in_review"], ""],
              ["已办结", f["closed"], ""], ["逾期未办", f["overdue"], ""]]
     return rows

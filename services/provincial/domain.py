@@ -20,8 +20,19 @@ from .protocol import Unmapped, to_province
 
 STATES = {"pending": "待报送", "sending": "报送中", "acknowledged": "省级已接收",
           "refused": "省级拒收"}
-KINDS = {"opinion": "社情民意", "proposal": "提案"}
-ENDPOINTS = {"opinion": "/api/v1/opinions", "proposal": "/api/v1/proposals"}
+KINDS = {"opinion": "社情民意", "proposal": "提案", "task_report": "省级任务签收和完成情况",
+         "figures": "年度统计数据"}
+
+
+def endpoint(doc):
+    """``(method, path, label)`` of the call that delivers ``doc`` (the label
+    names the endpoint in metrics, without ids)."""
+    kind, item = doc["kind"], doc["item"]
+    if kind == "task_report":
+        return "POST", f"/api/v1/tasks/{item['task_id']}/reports", "task_reports"
+    if kind == "figures":
+        return "PUT", f"/api/v1/figures/{item['org']}/{item['year']}", "figures"
+    return "POST", f"/api/v1/{kind}s", f"{kind}s"
 # the province's progress on a forwarded proposal, as shown here
 PROPOSAL_STATES = {"received": "省政协已收到", "registered": "省政协已立案",
                    "assigned": "已交办省直单位", "answered": "已答复", "closed": "已办结",
@@ -140,7 +151,103 @@ def proposal_body(item, *, own_org, province_org, tables):
                 reason=item.get("reason"), forwarded_on=item.get("forwarded_on"))
 
 
-BODIES = {"opinion": opinion_body, "proposal": proposal_body}
+def task_report_body(item, *, own_org, province_org, tables):
+    """This platform's acceptance of, or completion report on, a provincial task."""
+    report = item.get("report") or {}
+    return {"org": own_org, "state": item["state"], "on": item.get("on"),
+            "summary": report.get("summary"), "completed_on": report.get("completed_on"),
+            "on_time": report.get("on_time"), "refs": report.get("refs") or [],
+            "passed_on_to": item.get("passed_on_to") or []}
+
+
+def _recode(counts, tables, table):
+    """``{local value: n}`` as ``{provincial code: n}`` (values sharing a code add up)."""
+    out = {}
+    for value, n in (counts or {}).items():
+        code = to_province(tables, table, value)
+        if code is not None:
+            out[code] = out.get(code, 0) + n
+    return dict(sorted(out.items()))
+
+
+def figures_body(item, *, own_org, province_org, tables):
+    """One platform's yearly figures: its roster by 界别, party and 专委会
+    (active memberships; a person counts once per committee), proposal and
+    社情民意 statistics, with local codes as provincial ones."""
+    roster = dict(item.get("roster") or {})
+    roster.update(by_sector=_recode(roster.get("by_sector"), tables, "sectors"),
+                  by_party=_recode(roster.get("by_party"), tables, "parties"))
+    proposals = dict(item.get("proposals") or {})
+    if proposals.get("by_category"):
+        merged = {}
+        for value, share in proposals["by_category"].items():
+            code = to_province(tables, "proposal_categories", value)
+            merged[code] = merged.get(code, 0) + (share or {}).get("count", 0)
+        proposals["by_category"] = dict(sorted(merged.items()))
+    org = item["org"]
+    return {"org": to_province(tables, "orgs", org) if tables.get("orgs") else org,
+            "org_name": item["org_name"], "level": item["level"], "year": item["year"],
+            "reported_by": own_org, "as_of": item.get("as_of"), "roster": roster,
+            "people": item.get("people"), "proposals": proposals,
+            "opinions": item.get("opinions") or {}}
+
+
+BODIES = {"opinion": opinion_body, "proposal": proposal_body,
+          "task_report": task_report_body, "figures": figures_body}
+
+
+def yearly_figures(year, *, own_org, own_name, level, roster, proposals, liaison, today):
+    """Each platform's figures for ``year`` from what members, proposals and
+    liaison hold here (this platform's own and each linked county's latest
+    roll-up): ``{org: item}``. A county none of whose figures arrived yet is
+    left out; one missing a part sends what it has (an empty part)."""
+    by_org = {}
+    people = (roster or {}).get("people")
+    for p in (roster or {}).get("platforms") or []:
+        entry = by_org.setdefault(p["org"], {"org_name": p.get("org_name") or p["org"]})
+        if p.get("level") == "linked" and not p.get("received"):
+            continue   # nothing of this county's roster arrived yet
+        entry["roster"] = {k: p.get(k) for k in ("active", "by_sector", "by_party",
+                                                 "by_committee", "by_role")}
+    for name, part in (("proposals", proposals or {}), ("opinions", liaison or {})):
+        own = part.get("own")
+        if own is not None:
+            by_org.setdefault(own_org, {"org_name": own_name})[name] = \
+                own.get("opinions", own) if name == "opinions" else own
+        for county in part.get("counties") or []:
+            if county.get("figures") is None:
+                continue
+            entry = by_org.setdefault(county["org"], {"org_name": county.get("org_name")})
+            figures = county["figures"]
+            entry[name] = figures.get("opinions", figures) if name == "opinions" else figures
+            entry["as_of"] = max(entry.get("as_of") or "", county.get("as_of") or "") or None
+    out = {}
+    for org, entry in by_org.items():
+        if org != own_org and not any(k in entry for k in ("proposals", "opinions")):
+            continue
+        out[org] = {"org": org, "org_name": entry["org_name"],
+                    "title": f"{entry['org_name']}{year}年度统计数据",
+                    "level": level if org == own_org else "county", "year": year,
+                    "as_of": entry.get("as_of") if org != own_org else today,
+                    "roster": entry.get("roster") or {}, "proposals": entry.get("proposals") or {},
+                    "opinions": entry.get("opinions") or {},
+                    "people": people if org == own_org else None}
+    return out
+
+
+def figures_change(doc, item, digest, key, now):
+    """The figures delivery of one platform and year after a recount: a new
+    delivery (``doc`` None), the fields of a changed one (a fresh
+    Idempotency-Key ``key``: figures may change back to an earlier value), or
+    None when the figures are unchanged or a send is in flight (the next
+    recount sees it)."""
+    if doc is None:
+        return dict(new_delivery("figures", f"{item['org']}:{item['year']}", key, item, now),
+                    digest=digest)
+    if doc.get("digest") == digest or doc["state"] == "sending":
+        return None
+    return {"item": item, "key": key, "digest": digest, "state": "pending", "attempts": 0,
+            "next_at": _iso(now), "last_error": None}
 
 
 # province feedback kinds → the local 社情民意 action and level
@@ -154,9 +261,17 @@ FEEDBACK_ACTIONS = {
 
 
 def feedback_event(item, delivery):
-    """The local event of one piece of provincial feedback on a delivered
-    item, or None when it means nothing locally."""
+    """The local event of one piece of provincial feedback (on a delivered
+    item, or a task for this platform), or None when it means nothing locally."""
     kind = item.get("kind")
+    if kind == "task_published":
+        if not item.get("record_id") or not item.get("title") or not item.get("due_on"):
+            return None
+        return ("province.task_published", {
+            "task_id": item["record_id"], "kind": item.get("task_kind") or "notice",
+            "title": item["title"], "content": item.get("content") or item["title"],
+            "due_on": item["due_on"], "issued_on": item.get("issued_on"),
+            "issuer": item.get("issuer")})
     if kind == "proposal_progressed" and delivery is not None and \
             item.get("state") in PROPOSAL_STATES:
         return ("province.proposal_feedback", {

@@ -9,7 +9,8 @@ EVENTS = Registry("provincial")
 class DeliveryFacts(Payload):
     """One item sent to the provincial platform."""
     delivery_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(["opinion", "proposal"]))
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ["opinion", "proposal", "task_report", "figures"]))
     local_id = fields.String(required=True)
 
 
@@ -49,3 +50,19 @@ class ProvinceProposalFeedback(Payload):
 
 EVENTS.define("province.proposal_feedback", ProvinceProposalFeedback,
               "省政协对转来的提案的办理进展", aggregate="feedback")
+
+
+class ProvinceTask(Payload):
+    """A task the provincial committee published to this platform (with a due date)."""
+    task_id = fields.String(required=True, metadata={"description": "the province's task id"})
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ["research", "consultation", "notice"]))
+    title = fields.String(required=True)
+    content = fields.String(required=True)
+    due_on = fields.String(required=True)
+    issued_on = fields.String(allow_none=True, required=True)
+    issuer = fields.String(allow_none=True, required=True)
+
+
+EVENTS.define("province.task_published", ProvinceTask, "省政协下发任务（联合调研、协商议题、工作通知）",
+              aggregate="feedback")

@@ -12,6 +12,7 @@ the item, and that flow on down the link to the county it came from.
 """
 import json
 import logging
+import uuid
 from datetime import datetime, timedelta
 
 from nameko.extensions import DependencyProvider
@@ -20,14 +21,14 @@ from nameko.timer import timer
 from prometheus_client import Counter, Gauge
 from pymongo.errors import DuplicateKeyError
 
-from services.common import service as platform
+from services.common import rollup, service as platform
 from services.common.decisions import Decision
 from services.common.http import api, page, page_params
 from services.common.inbox import idempotent
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo, find_page
 from services.common.outbox import OutboxRelay
-from services.common.problems import Invalid, NotFound, Unauthorized
+from services.common.problems import Invalid, NotFound, Unauthorized, Unavailable
 from services.common.rpc import call
 
 from . import domain
@@ -79,6 +80,7 @@ class ProvincialService(platform.PlatformService):
     province = Province()
     liaison = RpcProxy("liaison")
     proposals = RpcProxy("proposals")
+    members = RpcProxy("members")
 
     @property
     def settings(self):
@@ -122,6 +124,88 @@ class ProvincialService(platform.PlatformService):
         doc = domain.new_delivery("proposal", p["proposal_id"], event["event_id"], item,
                                   self.utcnow())
         self.insert(None, domain.DELIVERIES, doc, actor="provincial", once=True)
+
+    @event_handler("liaison", "task.accepted")
+    @idempotent("provincial.on_task_accepted")
+    def on_task_accepted(self, event):
+        self.task_progressed(event)
+
+    @event_handler("liaison", "task.reported")
+    @idempotent("provincial.on_task_reported")
+    def on_task_reported(self, event):
+        self.task_progressed(event)
+
+    def task_progressed(self, event):
+        """This platform accepted or reported on a task the province sent it:
+        a delivery of that step (the province keeps one per state)."""
+        p = event["payload"]
+        if not self.province_org or p.get("source_org") != self.province_org:
+            return
+        item = call(self.liaison, "task_for_province", p["task_id"], p["state"],
+                    what="联络服务", timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
+        if item is None:
+            return
+        doc = domain.new_delivery("task_report", f"{p['task_id']}:{p['state']}",
+                                  event["event_id"], item, self.utcnow())
+        self.insert(None, domain.DELIVERIES, doc, actor="provincial", once=True)
+
+    @timer(interval=60)
+    def count_figures(self):
+        """This year's figures of this platform and each linked county,
+        recounted every ``figures_seconds`` (default an hour; 0: on demand
+        only, ``POST /api/v1/province/figures``); a changed one becomes a
+        delivery."""
+        if self.province is None:
+            return
+        every = float(self.settings.get("figures_seconds", 3600))
+        if every <= 0:   # on demand only
+            return
+        last = (self.db.state.find_one({"_id": "figures"}) or {}).get("counted_at")
+        if last and (self.utcnow() - datetime.fromisoformat(last)).total_seconds() < every:
+            return
+        try:
+            self.recount(self.today().year)
+        except Unavailable as exc:   # a service is down: the next recount tries again
+            log.warning("yearly figures not recounted: %s", exc.detail)
+
+    def recount(self, year):
+        """Deliveries for the figures of ``year`` that changed: their orgs."""
+        def ask(proxy, method, what):
+            return call(proxy, method, year, what=what,
+                        timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
+        items = domain.yearly_figures(
+            year, own_org=self.identity.org_code, own_name=self.identity.org_name,
+            level=self.identity.org_level, roster=call(
+                self.members, "roster_figures", what="委员服务",
+                timeout=self.config.get("RPC_TIMEOUT_SECONDS")),
+            proposals=ask(self.proposals, "yearly_figures", "提案服务"),
+            liaison=ask(self.liaison, "yearly_figures", "联络服务"),
+            today=self.today().isoformat())
+        changed = []
+        for org, item in sorted(items.items()):
+            doc = self.db.deliveries.find_one({"_id": f"figures:{org}:{year}"})
+            change = domain.figures_change(doc, item, rollup.digest(item), uuid.uuid4().hex,
+                                           self.utcnow())
+            if change is None:
+                continue
+            if doc is None:
+                self.insert(None, domain.DELIVERIES, change, actor="provincial", once=True)
+            else:
+                self.commit(None, domain.DELIVERIES, doc, Decision(change), actor="provincial")
+            changed.append(org)
+        self.db.state.update_one({"_id": "figures"}, {"$set": {
+            "counted_at": self.utcnow().isoformat(timespec="seconds")}}, upsert=True)
+        return changed
+
+    @api("POST", "/api/v1/province/figures", roles=("admin",), query={"year": int},
+         summary="立即重新统计并向省级平台报送年度数据（本级及各县）")
+    def figures_now(self, request):
+        if self.province is None:
+            raise Invalid({"PROVINCE_URL": ["本平台未配置省级平台地址"]})
+        year = request.query.get("year") or self.today().year
+        if not 2000 <= year <= self.today().year:
+            raise Invalid({"year": [f"年度应在 2000 至 {self.today().year} 之间"]})
+        return {"year": year, "changed": self.recount(year)}
 
     @timer(interval=1)
     def send_due(self):
@@ -171,9 +255,8 @@ class ProvincialService(platform.PlatformService):
             log.warning("delivery %s parked: %s", doc["_id"], exc)
             return True
         try:
-            path = domain.ENDPOINTS[doc["kind"]]
-            answer = self.province.call("POST", path, body=body, key=doc["key"],
-                                        endpoint=path.rsplit("/", 1)[1])
+            method, path, label = domain.endpoint(doc)
+            answer = self.province.call(method, path, body=body, key=doc["key"], endpoint=label)
         except Open:
             self.commit(None, domain.DELIVERIES, doc, Decision({
                 "state": "pending", "lease_until": None,
@@ -214,7 +297,8 @@ class ProvincialService(platform.PlatformService):
 
     def reconcile_some(self, limit):
         taken = 0
-        docs = self.db.deliveries.find({"state": "acknowledged"}, {"record_id": 1}).sort(
+        docs = self.db.deliveries.find({"state": "acknowledged", "kind": {
+            "$in": ["opinion", "proposal"]}}, {"record_id": 1}).sort(
             "checked_at", 1).limit(limit)
         for doc in list(docs):
             try:

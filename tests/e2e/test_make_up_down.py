@@ -110,8 +110,8 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         assert {p["source"]["org"] for p in linked} == {"140428"}
         wait_until(lambda: len(requests.get(
             f"http://127.0.0.1:{8003 + shift}/api/v1/tasks?direction=received", timeout=30,
-            headers={"Authorization": f"Bearer {token}"}).json()["items"]) == 2,
-            timeout=120, what="the city's tasks at the county")
+            headers={"Authorization": f"Bearer {token}"}).json()["items"]) == 3,
+            timeout=120, what="the city's tasks at the county (one passed on from the province)")
         # the province: two county items reported on by the city, adopted and
         # instructed by the (simulated) provincial office, the feedback back down
         assert "demo province: 2 of the county's 社情民意 reported to the province" in \
@@ -136,6 +136,38 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         adopted, instructed = wait_until(provincial_feedback, timeout=120,
                                          what="the province's feedback at the county")
         assert len(adopted) == 1 and len(instructed) == 1
+        # the county proposal the city forwarded on: the provincial committee's
+        # progress shows at the county
+        assert "1 of the county's proposals forwarded on to the provincial committee" in \
+            first.stdout, first.stdout
+
+        def province_progress():
+            items = requests.get(f"http://127.0.0.1:{8002 + shift}/api/v1/proposals",
+                                 params={"state": "forwarded", "limit": 10}, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}).json()["items"]
+            shown = [((p.get("upstream") or {}).get("province") or {}).get("state_label")
+                     for p in items]
+            return shown if "省政协已立案" in shown else None
+        wait_until(province_progress, timeout=120, what="the province's progress at the county")
+        sim = f"http://127.0.0.1:{PLATFORMS['city']['province'] + shift}/admin"
+        [task] = requests.get(f"{sim}/tasks", timeout=30).json()["items"]
+        wait_until(lambda: [r["state"] for r in requests.get(f"{sim}/tasks", timeout=30).json()[
+            "items"][0]["reports"]] == ["accepted"], timeout=60,
+            what="the city's acceptance of the provincial task at the province")
+        # the yearly figures: the city's own and the county's, once its roster is all up
+        pushed = requests.post(f"http://127.0.0.1:{8105 + shift}/api/v1/province/figures",
+                               timeout=60, headers={"Authorization": f"Bearer {city_token}"})
+        assert pushed.status_code == 200, pushed.text
+
+        def figures():
+            got = {f["org"]: f["body"] for f in requests.get(f"{sim}/figures", timeout=30).json()[
+                "items"]}
+            return got if (got.get("140428") or {}).get("roster", {}).get("active") == 200 \
+                else None
+        got = wait_until(figures, timeout=60, what="both platforms' figures at the province")
+        assert got["140428"]["opinions"]["reported"]["city"] > 50
+        assert got["140400"]["people"]["on_several_committees"] == 10
+        assert got["140400"]["roster"]["active"] == 120
         assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
         listed = requests.get(f"{base}/api/v1/members", params={"limit": 5}, timeout=10,
                               headers={"Authorization": f"Bearer {token}"})
@@ -155,8 +187,8 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
             box = requests.get(f"http://127.0.0.1:{8004 + shift}/api/v1/inbox?limit=200",
                                timeout=30, headers={"Authorization": f"Bearer {token}"}).json()
             return [n for n in box["items"] if "交办的任务" in n["body"]]
-        assert len(wait_until(lambda: (lambda t: t if len(t) == 2 else None)(office_tasks()),
-                              timeout=120, what="the city's tasks in the office inbox")) == 2
+        assert len(wait_until(lambda: (lambda t: t if len(t) == 3 else None)(office_tasks()),
+                              timeout=120, what="the city's tasks in the office inbox")) == 3
         mails = requests.get(
             f"http://127.0.0.1:{8004 + shift}/api/v1/deliveries?channel=email", timeout=30,
             headers={"Authorization": f"Bearer {token}"}).json()["items"]

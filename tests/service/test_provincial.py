@@ -52,7 +52,8 @@ class City:
         return dict(with_port(self.config), PROVINCE_URL=self.province.url,
                     PROVINCE_SECRET=secret, PROVINCIAL=dict(
                         self.config["PROVINCIAL"], **dict(dict(
-                            breaker_reset_seconds=1, breaker_failures=3, lease_seconds=5),
+                            breaker_reset_seconds=1, breaker_failures=3, lease_seconds=5,
+                            figures_seconds=0),
                             **self.extra)))
 
     def restart_adapter(self, secret):
@@ -291,7 +292,7 @@ def test_the_adapter_killed_mid_batch_loses_and_doubles_nothing(run_service, con
                              timeout=120, what="every item after the restart")
         assert sorted(r["local_id"] for r in records) == sorted(ids)
         assert province.admin("GET", "stats").get("same_item_twice", 0) == 0
-        wait_until(lambda: city.ops.get("/api/v1/deliveries?state=acknowledged").json()[
+        wait_until(lambda: city.ops.get("/api/v1/deliveries?state=acknowledged&kind=opinion").json()[
             "count"] == 30, timeout=60, what="every delivery acknowledged")
     finally:
         for pid in started:
@@ -329,3 +330,61 @@ def test_a_proposal_forwarded_to_the_province_arrives_once_and_its_progress_come
     shown = wait_until(progressed, timeout=60, what="the province's progress on the proposal")
     assert shown["upstream"]["state_label"] == "省政协已立案"
     assert shown["upstream"]["text"] == "省政协提案委已立案"
+
+
+def test_a_provincial_task_comes_down_and_its_acceptance_and_report_go_up_once(city):
+    task = city.province.admin("POST", "tasks", {
+        "kind": "research", "title": "开展农村养老服务体系建设联合调研",
+        "content": "请于年底前报送调研报告。", "due_on": "2026-12-31", "targets": [CITY]})
+
+    def received():
+        items = city.office.get("/api/v1/tasks?direction=received").json()["items"]
+        return [t for t in items if t["id"] == task["id"]] or None
+    [copy] = wait_until(received, timeout=60, what="the province's task at the city")
+    assert copy["state"] == "received" and copy["source"]["org"] == PROVINCE
+    assert copy["source"]["via"] == "province" and copy["kind"] == "research"
+    assert copy["title"] == "开展农村养老服务体系建设联合调研"
+    for action, body in (("accept", {}), ("report", {"summary": "已完成调研，报告见附件。",
+                                                     "completed_on": "2026-11-20"})):
+        resp = city.office.post(f"/api/v1/tasks/{task['id']}/actions/{action}", json=body)
+        assert resp.status_code == 200, (action, resp.text)
+
+    def reports():
+        [t] = [t for t in city.province.admin("GET", "tasks")["items"] if t["id"] == task["id"]]
+        return t["reports"] if len(t["reports"]) == 2 else None
+    accepted, reported = wait_until(reports, timeout=60, what="both steps at the province")
+    assert (accepted["state"], accepted["org"]) == ("accepted", CITY)
+    assert reported["summary"] == "已完成调研，报告见附件。" and reported["on_time"] is True
+    delivery = city.ops.get(f"/api/v1/deliveries/task_report:{task['id']}:reported").json()
+    assert delivery["state"] == "acknowledged" and delivery["attempts"] == 1
+    # the office cannot pass a task on that it never received
+    resp = city.office.post("/api/v1/tasks", json={
+        "kind": "research", "title": "转发", "content": "c", "due_on": "2026-12-31",
+        "parent_task": "140000-PT9999"})
+    assert resp.status_code == 422 and "parent_task" in resp.json()["errors"]
+
+
+def test_the_yearly_figures_reach_the_province_mapped_and_again_only_when_they_change(city):
+    year = int(city.ops.get("/api/v1/province/health").headers["Date"][12:16])
+    first = city.ops.post(f"/api/v1/province/figures?year={year}")
+    assert first.status_code == 200 and first.json()["changed"] == [CITY], first.text
+
+    def stored(revision):
+        items = [f for f in city.province.admin("GET", "figures")["items"]
+                 if (f["org"], f["year"]) == (CITY, year)]
+        return items[0] if items and items[0]["revision"] == revision else None
+    figures = wait_until(lambda: stored(1), timeout=60, what="the figures at the province")
+    body = figures["body"]
+    assert body["roster"]["active"] == 3 and sum(body["roster"]["by_sector"].values()) == 3
+    assert all(code.startswith("S") for code in body["roster"]["by_sector"])
+    assert body["people"]["persons"] == 3 and body["level"] == "city"
+    assert body["opinions"]["collected"] == 0 and "registered" in body["proposals"]
+    # nothing changed: nothing sent; one more 社情民意 item: the figures again
+    assert city.ops.post(f"/api/v1/province/figures?year={year}").json()["changed"] == []
+    city.reported(title="关于城区停车难的建议")
+    assert city.ops.post(f"/api/v1/province/figures?year={year}").json()["changed"] == [CITY]
+    figures = wait_until(lambda: stored(2), timeout=60, what="the new revision")
+    assert figures["body"]["opinions"]["collected"] == 1
+    assert figures["body"]["opinions"]["reported"]["province"] == 1
+    resp = city.ops.post("/api/v1/province/figures?year=1999")
+    assert resp.status_code == 422 and "year" in resp.json()["errors"]

@@ -5,6 +5,7 @@ there, this test says which one before a service misbehaves.
 """
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 
 import pymongo
@@ -97,16 +98,25 @@ def test_inbox_claims(db):
     assert done["state"] == "done" and str(done["done_at"]).startswith(str(date.today().year))
 
 
-def test_proposal_store_query_shapes(infra):
-    from services.proposals.store import INDEXES as P_INDEXES, ProposalStore
+@contextmanager
+def service_db(infra, indexes):
+    """A fresh database with a service's ``INDEXES``, dropped afterwards."""
     client = pymongo.MongoClient(infra.mongo_uri)
     name = f"conf_{uuid.uuid4().hex[:8]}"
     database = client[name]
-    for collection, specs in P_INDEXES.items():
+    for collection, specs in indexes.items():
         for keys, options in specs:
             database[collection].create_index(keys, **options)
-    store = ProposalStore(database)
     try:
+        yield database
+    finally:
+        client.drop_database(name)
+
+
+def test_proposal_store_query_shapes(infra):
+    from services.proposals.store import INDEXES as P_INDEXES, ProposalStore
+    with service_db(infra, P_INDEXES) as database:
+        store = ProposalStore(database)
         docs = [{"_id": "p1", "state": "draft", "year": 2026, "handlers": [], "people": ["m1"],
                  "title": "关于学校(一)的建议", "assigned_at": None},
                 {"_id": "p2", "state": "in_handling", "year": 2026, "handlers": ["u1", "u2"],
@@ -138,8 +148,6 @@ def test_proposal_store_query_shapes(infra):
         store.aggregates.change("p2", 1, {"history": docs[1]["history"] + [
             {"action": "start", "on": "2026-03-02"}]}, [])
         assert store.get("p2")["history"][-1] == {"action": "start", "on": "2026-03-02"}
-    finally:
-        client.drop_database(name)
 
 
 def test_outbox_relay_bulk_settles_with_per_document_conditions(db):
@@ -162,3 +170,43 @@ def test_outbox_relay_bulk_settles_with_per_document_conditions(db):
     assert docs["k0"][PENDING] == 0 and docs["k0"][OUTBOX] == {}
     assert docs["k1"][PENDING] == 1 and len(docs["k1"][OUTBOX]) == 1
     assert docs["k2"][PENDING] == 1 and docs["k2"][OUTBOX] == {}
+
+
+def test_provincial_delivery_query_shapes(infra):
+    from services.provincial.service import INDEXES as D_INDEXES
+    with service_db(infra, D_INDEXES) as database:
+        deliveries = database.deliveries
+        deliveries.insert_many([
+            {"_id": "opinion:o1", "kind": "opinion", "state": "pending", "attempts": 0,
+             "next_at": "2026-11-27T09:00:00", "created_at": "2026-11-27T08:00:00",
+             "item": {"content": "长文"}},
+            {"_id": "proposal:p1", "kind": "proposal", "state": "sending", "attempts": 1,
+             "lease_until": "2026-11-27T08:59:00", "next_at": "2026-11-27T08:00:00",
+             "created_at": "2026-11-27T07:00:00", "item": {}},
+            {"_id": "opinion:o2", "kind": "opinion", "state": "acknowledged", "record_id": "R2",
+             "checked_at": "2026-11-27T09:00:00", "created_at": "2026-11-27T06:00:00"},
+            {"_id": "opinion:o3", "kind": "opinion", "state": "acknowledged", "record_id": "R3",
+             "created_at": "2026-11-27T06:00:00"},
+            {"_id": "task_report:T1:accepted", "kind": "task_report", "state": "acknowledged",
+             "record_id": None, "created_at": "2026-11-27T06:00:00"}])
+        now = "2026-11-27T09:30:00"
+        # the sender's due scan: $or of two states, $lte on strings, projection out
+        due = list(deliveries.find({"$or": [{"state": "pending", "next_at": {"$lte": now}},
+                                            {"state": "sending", "lease_until": {"$lte": now}}]},
+                                   {"item": 0}).sort("next_at", 1).limit(10))
+        assert [d["_id"] for d in due] == ["proposal:p1", "opinion:o1"]
+        assert "item" not in due[0]
+        # compare and set: one claim wins
+        claim = {"_id": "opinion:o1", "state": "pending", "attempts": 0}
+        assert deliveries.update_one(claim, {"$set": {"state": "sending", "attempts": 1}}
+                                     ).matched_count == 1
+        assert deliveries.update_one(claim, {"$set": {"state": "sending"}}).matched_count == 0
+        # the reconciliation: records only, never checked first
+        checked = list(deliveries.find({"state": "acknowledged", "kind": {
+            "$in": ["opinion", "proposal"]}}, {"record_id": 1}).sort("checked_at", 1).limit(5))
+        assert [d["_id"] for d in checked] == ["opinion:o3", "opinion:o2"]
+        # the oldest waiting one, and the backlog
+        waiting = {"state": {"$in": ["pending", "sending"]}}
+        assert deliveries.find_one(waiting, {"created_at": 1}, sort=[("created_at", 1)])[
+            "_id"] == "proposal:p1"
+        assert deliveries.count_documents(waiting) == 2

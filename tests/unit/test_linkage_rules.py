@@ -135,3 +135,59 @@ def test_linked_counties_and_linked_event_numbering():
     assert [e["seq"] for e in events] == [5, 6, 6]   # a linked copy adds no version
     only = Change("140428").batch("a", 4, [], [("x.linked", {}, "140400", "zhzx.up")])
     assert [e["seq"] for e in only] == [5]
+
+
+def test_the_provinces_progress_on_a_proposal_the_city_forwarded_on_goes_down_to_the_county():
+    city_copy = dict(under_review(), _id="140400-p7", state="forwarded",
+                     source={"org": "140428", "proposal_id": "140428-p1"},
+                     forwarded={"to": "140000"}, history=[{"on": "2026-11-20"}])
+    body = {"state": "registered", "state_label": "省政协已立案", "text": "已立案",
+            "on": "2026-11-25", "by": "province"}
+    fields, events = domain.upstream_change(city_copy, body, 3)
+    after = dict(city_copy, **fields)
+    down = domain.feedback(city_copy, after, {})
+    assert down["province"] == {"state": "registered", "state_label": "省政协已立案",
+                                "text": "已立案", "on": "2026-11-25"}
+    assert down["proposal_id"] == "140428-p1" and down["state"] == "forwarded"
+    # the same progress again tells the county nothing new
+    assert domain.feedback(after, after, {}) is None
+    assert domain.linked(city_copy, after, parent_org=None) == [
+        ("proposal.feedback", down, "140428")]
+
+
+def test_forwarded_proposals_count_what_became_of_them_above_and_at_the_province():
+    from services.proposals import statistics
+    base = {"submitted_at": "2026-02-01", "year": 2026, "kind": "member", "state": "forwarded"}
+    docs = [dict(base, _id="a", upstream={"state": "assigned"}),
+            dict(base, _id="b", upstream={"state": "forwarded", "province": {
+                "state": "registered", "state_label": "省政协已立案"}}),
+            dict(base, _id="c", upstream={"state": "closed", "by": "province"}),
+            dict(base, _id="d"),
+            dict(base, _id="e", state="registered", registered_at="2026-02-03")]
+    figures = statistics.compute(docs, 2026)
+    assert figures["forwarded_upward"] == {
+        "total": 4, "registered_above": 2, "answered_above": 1, "reached_province": 2,
+        "registered_at_province": 2, "answered_at_province": 1}
+    assert ["其中：转至省政协", 2, ""] in figures["table"]
+
+
+def test_a_provincial_task_is_reported_through_the_adapter_and_passed_on_with_its_origin():
+    body = {"task_id": "140000-PT0001", "kind": "research", "title": "调研", "content": "c",
+            "due_on": "2026-12-31", "issuer": "省政协办公厅", "issued_on": "2026-11-20"}
+    copy, events = tasks.received(body, origin="140000", org="140400", today=TODAY,
+                                  via="province")
+    assert copy["source"] == {"org": "140000", "task_id": "140000-PT0001", "via": "province",
+                              "issuer": "省政协办公厅", "issued_on": "2026-11-20"}
+    fields, events, linked = tasks.act(copy, "accept", {}, today=TODAY)
+    assert linked == [] and events[0][0] == "task.accepted"
+    assert events[0][1]["source_org"] == "140000"
+    assert tasks.passed_on_from(None) and tasks.passed_on_from({"_id": "T"})
+    assert tasks.passed_on_from(copy) == {}
+    data = {"kind": "research", "title": "调研", "content": "c", "due_on": date(2026, 12, 20),
+            "parent_task": copy["_id"]}
+    task, _, linked = tasks.new_task(data, task_id="T2", org="140400",
+                                     children={"140428": "长子县"}, today=TODAY)
+    assert task["parent_task"] == "140000-PT0001"
+    county, _ = tasks.received(linked[0][1], origin="140400", org="140428", today=TODAY)
+    assert county["source"] == {"org": "140400", "task_id": "T2",
+                                "parent_task": "140000-PT0001"}

@@ -113,3 +113,65 @@ def test_the_protocol_document_is_valid_openapi_31():
     import re
     assert set(re.findall(r'"code": "([A-Z_]+)"', sim)) | {
         "AUTH_APP", "AUTH_TIMESTAMP", "AUTH_NONCE_REUSED", "AUTH_SIGNATURE"} <= codes
+
+
+TABLES = {"sectors": {"经济界": "S09", "教育界": "S11"}, "parties": {"cpc": "01", "none": "10"},
+          "proposal_categories": {"economy": "01", "livelihood": "04", "other": "99"}}
+
+
+def test_yearly_figures_are_per_platform_and_only_for_counties_that_sent_any():
+    roster = {"platforms": [
+        {"org": "140400", "org_name": "长治市", "level": "own", "active": 2,
+         "by_sector": {"经济界": 2}, "by_party": {"cpc": 1, "none": 1},
+         "by_committee": {"提案委": 2}, "by_role": {"member": 2}},
+        {"org": "140428", "org_name": "长子县", "level": "linked", "received": 1, "active": 1,
+         "by_sector": {"教育界": 1}, "by_party": {"cpc": 1}, "by_committee": {},
+         "by_role": {}},
+        {"org": "140426", "org_name": "黎城县", "level": "linked", "received": 0, "active": 0}],
+        "people": {"persons": 2, "memberships": 3, "on_several_committees": 1}}
+    proposals = {"own": {"registered": 4, "by_category": {
+        "economy": {"count": 3, "share": 0.75}, "livelihood": {"count": 1, "share": 0.25},
+        "other": {"count": 0, "share": 0}}},
+        "counties": [{"org": "140428", "org_name": "长子县", "as_of": "2026-11-20T00:00:00Z",
+                      "figures": {"registered": 1, "by_category": {}}},
+                     {"org": "140426", "org_name": "黎城县", "as_of": None, "figures": None}]}
+    liaison = {"own": {"opinions": {"collected": 5}, "requests": {}}, "counties": []}
+    items = domain.yearly_figures(2026, own_org="140400", own_name="长治市", level="city",
+                                  roster=roster, proposals=proposals, liaison=liaison,
+                                  today="2026-11-27")
+    assert sorted(items) == ["140400", "140428"]   # 黎城 sent nothing yet
+    city, county = items["140400"], items["140428"]
+    assert city["people"]["persons"] == 2 and county["people"] is None
+    assert city["opinions"] == {"collected": 5} and county["opinions"] == {}
+    assert county["roster"]["active"] == 1 and county["as_of"] == "2026-11-20T00:00:00Z"
+    body = domain.figures_body(city, own_org="140400", province_org="140000", tables=TABLES)
+    assert body["roster"]["by_sector"] == {"S09": 2}
+    assert body["roster"]["by_party"] == {"01": 1, "10": 1}
+    assert body["proposals"]["by_category"] == {"01": 3, "04": 1, "99": 0}
+    assert domain.endpoint({"kind": "figures", "item": city}) == (
+        "PUT", "/api/v1/figures/140400/2026", "figures")
+    with pytest.raises(protocol.Unmapped):
+        domain.figures_body(dict(city, roster=dict(city["roster"], by_sector={"新界别": 1})),
+                            own_org="140400", province_org="140000", tables=TABLES)
+
+
+def test_changed_figures_get_a_fresh_key_and_unchanged_or_in_flight_ones_wait():
+    now = datetime(2026, 11, 27, 9, 0, 0)
+    item = {"org": "140428", "year": 2026, "title": "t"}
+    doc = domain.figures_change(None, item, "d1", "k1", now)
+    assert (doc["_id"], doc["key"], doc["digest"]) == ("figures:140428:2026", "k1", "d1")
+    assert domain.figures_change(dict(doc, state="acknowledged"), item, "d1", "k2", now) is None
+    assert domain.figures_change(dict(doc, state="sending"), item, "d2", "k2", now) is None
+    fields = domain.figures_change(dict(doc, state="acknowledged"), item, "d2", "k2", now)
+    assert (fields["state"], fields["key"], fields["attempts"]) == ("pending", "k2", 0)
+
+
+def test_a_published_task_becomes_a_local_event_and_a_malformed_one_nothing():
+    item = {"cursor": "9", "kind": "task_published", "record_id": "140000-PT0001",
+            "task_kind": "research", "title": "联合调研", "content": "内容",
+            "due_on": "2026-12-31", "issued_on": "2026-11-27", "issuer": "省政协办公厅"}
+    kind, payload = domain.feedback_event(item, None)
+    assert kind == "province.task_published"
+    assert (payload["task_id"], payload["kind"], payload["due_on"]) == (
+        "140000-PT0001", "research", "2026-12-31")
+    assert domain.feedback_event(dict(item, title=None), None) is None
