@@ -136,6 +136,16 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         adopted, instructed = wait_until(provincial_feedback, timeout=120,
                                          what="the province's feedback at the county")
         assert len(adopted) == 1 and len(instructed) == 1
+        # … and credits the county author's 履职档案 with the province's adoption
+        author, item = adopted[0]["author_member"], adopted[0]["id"]
+
+        def credited():
+            record = requests.get(f"{base}/api/v1/records/{author}", timeout=30,
+                                  params={"year": adopted[0]["year"]},
+                                  headers={"Authorization": f"Bearer {token}"}).json()
+            return [f for f in record["facts"] if f["kind"] == "opinion_adopted_province"
+                    and f["ref"] == item] or None
+        wait_until(credited, timeout=60, what="社情民意省级采用 in the author's record")
         # the county proposal the city forwarded on: the provincial committee's
         # progress shows at the county
         assert "1 of the county's proposals forwarded on to the provincial committee" in \
