@@ -27,7 +27,8 @@ GROUPS = [
     {"tests/e2e/test_make_up_down.py": 170, "tests/e2e/test_nameko_run.py": 30,
      "tests/e2e/test_openapi_contract.py": 100},
     {"tests/faults/test_faults.py": 220, "tests/e2e/test_asyncapi_subscriber.py": 130},
-    {"tests/service/test_linkage.py": 250, "tests/service/test_kernel_reliability.py": 60},
+    {"tests/service/test_linkage.py": 250, "tests/service/test_kernel_reliability.py": 60,
+     "tests/service/test_replicas.py": 70},
     {"tests/service/test_liaison.py": 60, "tests/service/test_notify.py": 45,
      "tests/service/test_authorization.py": 60, "tests/service/test_provincial.py": 240},
 ]

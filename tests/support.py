@@ -63,6 +63,7 @@ def service_config(infra, prefix, vhost=None):
         "LINK_TRUST_FILE": str(Path(infra.base) / f"trust-{uuid.uuid4().hex[:12]}.json"),
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
         "OUTBOX_POLL_SECONDS": 0.5, "EVENT_MAX_ATTEMPTS": 3, "EVENT_RETRY_BASE_MS": 50,
+        "LEASE_SECONDS": 5,
         "MEMBERS": platform["MEMBERS"], "PROPOSALS": proposals_settings(platform),
         "LIAISON": platform["LIAISON"], "NOTIFY": dict(platform["NOTIFY"], auto_dispatch=False),
         "PROVINCIAL": platform["PROVINCIAL"],

@@ -49,6 +49,9 @@ LINK_LAG = Gauge(
 OUTBOX_BACKLOG = Gauge(
     "zhzx_outbox_backlog", "Events written but not yet confirmed by the broker",
     ["service"])
+OUTBOX_OLDEST = Gauge(
+    "zhzx_outbox_oldest_seconds", "Age of the oldest event waiting in the outbox (0: none)",
+    ["service"])
 CALENDAR_UNCOVERED_YEARS = Gauge(
     "zhzx_calendar_uncovered_years",
     "Years within the next 12 months without public-holiday data in the working-day calendar",

@@ -22,9 +22,11 @@ from .envelope import make_event
 from .events import check
 from .names import (LINK, OUTBOX, PENDING, UNROUTED_QUEUE,  # noqa: F401
                     link_exchange, link_routing_key)
+from .lease import LEASES, Lease, holder_id
 from .mongo import connect, database_name
 from .observability import (DEAD_LETTER_DEPTH, EVENTS_PUBLISHED, EVENTS_UNROUTABLE,
-                            LINK_BACKLOG, LINK_BLOCKED, LINKED_PUBLISHED, OUTBOX_BACKLOG)
+                            LINK_BACKLOG, LINK_BLOCKED, LINKED_PUBLISHED, OUTBOX_BACKLOG,
+                            OUTBOX_OLDEST)
 from .problems import Conflict
 from .signing import Signer
 
@@ -168,6 +170,9 @@ class OutboxRelay(DependencyProvider):
         self._client = connect(config)
         self._db = self._client[database_name(config, self.service)]
         self._signer = None
+        # one relay per platform publishes, however many replicas run
+        self.lease = Lease(self._db[LEASES], "outbox", holder_id(),
+                           float(config.get("LEASE_SECONDS", 15)))
 
     @property
     def signer(self):
@@ -186,6 +191,7 @@ class OutboxRelay(DependencyProvider):
         self._wake.set()
         if self._gt is not None:
             self._gt.wait()
+        self.lease.release()
         self._client.close()
 
     def kill(self):
@@ -212,7 +218,8 @@ class OutboxRelay(DependencyProvider):
             if not self._running:
                 break
             try:
-                self.flush()
+                if self.lease.keep():   # another replica's relay is the active one
+                    self.flush()
                 failures = 0
             except Exception as exc:  # broker or database down: keep the events
                 self._declared = False
@@ -226,7 +233,8 @@ class OutboxRelay(DependencyProvider):
 
     def flush(self, max_rounds=1000):
         """Publish everything pending now; returns the number published.
-        Each batch of documents is settled in one bulk write."""
+        Each batch of documents is settled in one bulk write, and starts only
+        while this replica holds the relay's lease (common/lease.py)."""
         db = self._db
         published = 0
         for name in self.collection_names:
@@ -236,6 +244,8 @@ class OutboxRelay(DependencyProvider):
             ids = [d["_id"] for d in collection.find({PENDING: 1}, {"_id": 1})
                    .sort("_id", 1).limit(max_rounds * self.batch)]
             for start in range(0, len(ids), self.batch):
+                if not self.lease.keep():   # lost (or could not renew): stop now
+                    return published
                 docs = sorted(collection.find({"_id": {"$in": ids[start:start + self.batch]},
                                                PENDING: 1}, {OUTBOX: 1, "seq": 1}),
                               key=lambda d: d["_id"])
@@ -273,13 +283,21 @@ class OutboxRelay(DependencyProvider):
 
     def backlog(self, linked_only=False):
         """Events waiting in the outbox (only the linked ones if asked)."""
+        return self.waiting(linked_only)[0]
+
+    def waiting(self, linked_only=False):
+        """``(count, oldest occurred_at or None)`` of the events waiting."""
         db = self._db
-        total = 0
+        total, oldest = 0, None
         for name in self.collection_names:
             for doc in db[name].find({PENDING: 1}, {OUTBOX: 1}):
-                total += sum(1 for e in (doc.get(OUTBOX) or {}).values()
-                             if not linked_only or LINK in e)
-        return total
+                events = [e for e in (doc.get(OUTBOX) or {}).values()
+                          if not linked_only or LINK in e]
+                total += len(events)
+                for e in events:
+                    if oldest is None or e["occurred_at"] < oldest:
+                        oldest = e["occurred_at"]
+        return total, oldest
 
     def _publish_doc(self, doc):
         """Publish ``doc``'s pending events in ``seq`` order: ``(sent,
@@ -348,7 +366,10 @@ class OutboxRelay(DependencyProvider):
         """Backlog and dead-letter depth: whole scans, so at most every
         ``OUTBOX_MEASURE_SECONDS`` rather than after every flush."""
         try:
-            OUTBOX_BACKLOG.labels(self.service).set(self.backlog())
+            total, oldest = self.waiting()
+            OUTBOX_BACKLOG.labels(self.service).set(total)
+            OUTBOX_OLDEST.labels(self.service).set(
+                max(0, time.time() - occurred_epoch({"occurred_at": oldest})) if oldest else 0)
             LINK_BACKLOG.labels(self.service).set(self.backlog(linked_only=True))
         except Exception:
             pass

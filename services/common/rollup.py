@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from nameko.rpc import rpc
 from .config import Identity
 from .events import Payload, Registry
 from .inbox import idempotent
+from .lease import LEASES, Lease, holder_id
 from .linkage import UP, linked_handler
 from .mongo import connect, database_name, keep_latest
 from .outbox import Aggregates, Change
@@ -71,6 +73,8 @@ class StatisticsRollup(DependencyProvider):
         self._db = self._client[database_name(config, self.container.service_name)]
         self._stop = threading.Event()
         self._gt = None
+        self.lease = Lease(self._db[LEASES], f"rollup.{self.kind}", holder_id(),
+                           float(config.get("LEASE_SECONDS", 15)))
 
     def start(self):
         if self.identity.uplink:
@@ -80,6 +84,7 @@ class StatisticsRollup(DependencyProvider):
         self._stop.set()
         if self._gt is not None:
             self._gt.wait()
+        self.lease.release()
         self._client.close()
 
     def kill(self):
@@ -91,8 +96,14 @@ class StatisticsRollup(DependencyProvider):
         return self
 
     def _run(self):
-        while not self._stop.wait(self.interval):
+        """Every ``interval``, in the replica that holds the roll-up's lease
+        (renewed more often than it expires, so one replica keeps it)."""
+        last = time.monotonic()
+        while not self._stop.wait(min(self.interval, self.lease.seconds / 3)):
             try:
+                if not self.lease.keep() or time.monotonic() - last < self.interval:
+                    continue
+                last = time.monotonic()
                 self.roll()
             except Exception as exc:  # database down: the next round tries again
                 log.warning("statistics roll-up of %s failed (%s)", self.kind,

@@ -14,6 +14,7 @@ from .commands import CommandPath
 from .config import Identity
 from . import openapi
 from .http import api
+from .lease import Duties
 from .mongo import ping
 from .observability import MetricsPort, Observed, current_trace_id
 from .outbox import Change
@@ -30,6 +31,7 @@ class PlatformService(CommandPath):
     observed = Observed()
     metrics_port = MetricsPort()  # METRICS_ADDRESS: /metrics for monitoring only
     caller = Caller()             # the service making the current RPC call
+    duties = Duties()             # leases: timers run in one replica per platform
 
     @property
     def identity(self):

@@ -5,6 +5,7 @@ from datetime import timedelta
 from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
+from services.common.lease import duty
 from services.common.http import api, moment_param
 from services.common.outbox import strip_internal
 from services.common.problems import Conflict, Forbidden, Invalid
@@ -116,6 +117,7 @@ class RequestsApi:
         return opinion_id
 
     @timer(interval=600)
+    @duty("request_scan")
     def scheduled_scan(self):
         self.scan_requests(self.now())
 

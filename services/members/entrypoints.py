@@ -6,6 +6,7 @@ import uuid
 
 from nameko.timer import timer
 
+from services.common.lease import duty
 from services.common.http import api, moment_param, page, page_params, small_int
 from services.common.inbox import Inbox, lease_seconds
 from services.common.messaging import event_handler
@@ -212,6 +213,7 @@ class MeetingsApi:
                 pass  # changed meanwhile: the next scan sends it
 
     @timer(interval=3600)
+    @duty("meeting_scan")
     def scheduled_meeting_scan(self):
         self.meeting_scan(self.now())
 

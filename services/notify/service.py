@@ -22,6 +22,7 @@ from prometheus_client import Counter, Gauge
 
 from services.common import rpc as rpc_clients
 from services.common import service as platform
+from services.common.lease import duty
 from services.common.http import api, moment_param, page, page_params
 from services.common.inbox import Inbox, lease_seconds
 from services.common.messaging import event_handler
@@ -170,6 +171,7 @@ class NotifyService(MembersLookup, platform.PlatformService):
 
     # --- dispatching ------------------------------------------------------------
     @timer(interval=1)
+    @duty("dispatch")
     def tick(self):
         if self.settings.get("auto_dispatch", True):
             self.dispatch(self.now())

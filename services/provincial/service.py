@@ -22,6 +22,7 @@ from prometheus_client import Counter, Gauge
 from pymongo.errors import DuplicateKeyError
 
 from services.common import rollup, service as platform
+from services.common.lease import duty
 from services.common.decisions import Decision
 from services.common.http import api, page, page_params
 from services.common.inbox import idempotent
@@ -150,6 +151,7 @@ class ProvincialService(platform.PlatformService):
         self.insert(None, domain.DELIVERIES, doc, actor="provincial", once=True)
 
     @timer(interval=60)
+    @duty("figures")
     def count_figures(self):
         """This year's figures of this platform and each linked county,
         recounted every ``figures_seconds`` (default an hour; 0: on demand
@@ -208,6 +210,7 @@ class ProvincialService(platform.PlatformService):
         return {"year": year, "changed": self.recount(year)}
 
     @timer(interval=1)
+    @duty("send")
     def send_due(self):
         """Every due delivery, one at a time (order kept per item); each step
         stored before the next."""
@@ -226,7 +229,10 @@ class ProvincialService(platform.PlatformService):
             {"$or": [{"state": "pending", "next_at": {"$lte": iso}},
                      {"state": "sending", "lease_until": {"$lte": iso}}]},
             {"item": 0}).sort("next_at", 1).limit(limit))
+        lease = self.duties.lease("send")
         for brief in candidates:
+            if not lease.keep():   # this replica lost the sender's lease: stop now
+                break
             doc = self.db.deliveries.find_one({"_id": brief["_id"]})
             if doc is None or not domain.due(doc, self.utcnow()):
                 continue
@@ -278,6 +284,7 @@ class ProvincialService(platform.PlatformService):
 
     # --- down -----------------------------------------------------------------
     @timer(interval=5)
+    @duty("pull")
     def pull_feedback(self):
         if self.province is None:
             return
@@ -287,6 +294,7 @@ class ProvincialService(platform.PlatformService):
         self.pull(pages=int(self.settings.get("pull_pages", 10)))
 
     @timer(interval=60)
+    @duty("reconcile")
     def reconcile(self):
         """Items the province has but whose feedback may have been missed (a
         lost callback, a province restored from a backup): each acknowledged
