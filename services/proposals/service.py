@@ -7,6 +7,7 @@ from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
 from services.common import linkage, rollup, service as platform
+from services.common.lease import duty
 from services.common.rpc import answers_only
 from services.common.decisions import Decision
 from services.common.http import api, moment_param, page, page_params, small_int
@@ -15,6 +16,7 @@ from services.common.linkage import linked_handler
 from services.common.messaging import event_handler
 from services.common.mongo import Mongo
 from services.common.observability import CALENDAR_UNCOVERED_YEARS
+from prometheus_client import Gauge
 from services.common.outbox import OutboxRelay, strip_internal
 from services.common.problems import Conflict, Forbidden, Invalid, Unavailable
 from services.common.signing import Refused
@@ -46,6 +48,9 @@ def rollup_figures(db, year):
     figures = statistics.compute(ProposalStore(db).for_period(year), year)
     figures.pop("table")
     return figures
+
+
+OVERDUE = Gauge("zhzx_proposals_overdue", "Proposals past a deadline (as of the last scan)")
 
 
 class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService):
@@ -240,6 +245,7 @@ class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService)
         return report
 
     @timer(interval=3600)
+    @duty("deadline_scan")
     def scheduled_scan(self):
         self.calendar_gaps(log_them=True)
         self.scan_all(self.today())
@@ -299,6 +305,8 @@ class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService)
             report["reminders"] += types.count("proposal.reminder_due")
             report["overdue"] += types.count("proposal.overdue")
             report["cosigning_closed"] += types.count("proposal.cosign_closed")
+        if not dry_run:
+            OVERDUE.set(self.db.proposals.count_documents({"overdue": 1}))
         return report
 
     def period(self, request):
