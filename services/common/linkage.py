@@ -15,6 +15,7 @@ retries and dead letters as local handlers; effects go through the inbox.
 A linked event keeps its ``origin``; a platform forwards further only by an
 explicit decision that emits a new event.
 """
+import time
 from datetime import datetime, timezone
 
 from kombu import Queue
@@ -23,7 +24,7 @@ from nameko.messaging import Consumer
 from .config import Identity
 from .inbox import done_ttl_seconds
 from .messaging import ReliableEventHandler
-from .observability import LINK_LAG
+from .observability import LINK_LAG, LINK_LAST
 from .signing import TrustStore, Verifier
 
 from .names import DOWN, UP, link_exchange, link_routing_key  # noqa: F401 (UP, DOWN used by services)
@@ -64,6 +65,9 @@ class LinkedEventHandler(ReliableEventHandler):
 
     def admit(self, body, headers):
         self.verifier.check(self.source_service, body, headers)
+        # labelled by origin only once verified: a forged one adds no series
+        LINK_LAST.labels(self.container.service_name, self.source_service,
+                         str(body["origin"])).set(time.time())
 
 
 linked_handler = LinkedEventHandler.decorator

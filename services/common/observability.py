@@ -46,6 +46,10 @@ LINKED_REFUSED = Counter(
 LINK_LAG = Gauge(
     "zhzx_link_lag_seconds", "now − occurred_at of the last linked event received",
     ["service", "exchange"])
+LINK_LAST = Gauge(
+    "zhzx_link_last_received_timestamp_seconds",
+    "When the last linked event from a platform was received and verified (unix time)",
+    ["service", "exchange", "origin"])
 OUTBOX_BACKLOG = Gauge(
     "zhzx_outbox_backlog", "Events written but not yet confirmed by the broker",
     ["service"])
