@@ -56,9 +56,11 @@ check: deps
 	rm -rf .run-check
 	promtool check rules k8s/monitoring/rules.yaml
 	cd k8s/monitoring && promtool test rules rules.test.yaml
-	JWT_SECRET=check PERSON_KEY_SECRET=check LINK_SIGNING_KEY=check BROKER_ADMIN_PASSWORD=check \
-	  SVC_MEMBERS_PASSWORD=check SVC_PROPOSALS_PASSWORD=check SVC_LIAISON_PASSWORD=check \
-	  SVC_NOTIFY_PASSWORD=check SVC_PROVINCIAL_PASSWORD=check $(CHECK_VENV)/bin/docker-compose -f deploy/compose.yaml config -q
+	env $(foreach v,PERSON_KEY_SECRET COUNTY_JWT_SECRET CITY_JWT_SECRET COUNTY_LINK_SIGNING_KEY \
+	  CITY_LINK_SIGNING_KEY COUNTY_LINK_PUBLIC_KEY CITY_LINK_PUBLIC_KEY PROVINCE_SECRET \
+	  COUNTY_BROKER_ADMIN_PASSWORD CITY_BROKER_ADMIN_PASSWORD SVC_MEMBERS_PASSWORD \
+	  SVC_PROPOSALS_PASSWORD SVC_LIAISON_PASSWORD SVC_NOTIFY_PASSWORD SVC_PROVINCIAL_PASSWORD,$(v)=check) \
+	  $(CHECK_VENV)/bin/docker-compose -f deploy/compose.yaml config -q
 	@[ -d .cache/npm/node_modules/@asyncapi/parser ] || npm install --silent --prefix .cache/npm @asyncapi/parser@3
 	$(VENV)/bin/python -m services.catalogue --check
 	$(VENV)/bin/python -m services.openapi --check
