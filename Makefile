@@ -62,6 +62,11 @@ check: deps
 	  SVC_PROPOSALS_PASSWORD SVC_LIAISON_PASSWORD SVC_NOTIFY_PASSWORD SVC_PROVINCIAL_PASSWORD,$(v)=check) \
 	  $(CHECK_VENV)/bin/docker-compose -f deploy/compose.yaml config -q
 	@[ -d .cache/npm/node_modules/@asyncapi/parser ] || npm install --silent --prefix .cache/npm @asyncapi/parser@3
+	@[ -d .cache/npm/node_modules/@kubernetes-models/prometheus-operator ] || npm install --silent \
+	  --prefix .cache/npm @kubernetes-models/cert-manager@6.0.0 @kubernetes-models/prometheus-operator@6.0.0
+	mkdir -p .run-check && for o in county city dev; do kubectl kustomize k8s/overlays/$$o > .run-check/$$o.yaml; done
+	cp deploy/check_resources.mjs .cache/npm/ && node .cache/npm/check_resources.mjs .run-check/*.yaml
+	rm -rf .run-check
 	$(VENV)/bin/python -m services.catalogue --check
 	$(VENV)/bin/python -m services.openapi --check
 	$(VENV)/bin/python -m tests.authz --check
