@@ -15,8 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from services.common.broker_users import (link_permissions, permissions, topic_permissions,
-                                          user_name)
+from services.common.broker_users import permissions, topic_permissions, user_name
 from services import docgen
 from services.common.names import DOWN, UP
 
@@ -168,9 +167,10 @@ def cluster_ref():
 
 
 def topology():
-    """Users and permissions of every service and of the federation links,
-    and the link exchanges: what ``zhzx up`` and ``zhzx link`` apply through
-    the management API locally (services/common/broker_users.py)."""
+    """Users and permissions of every service, and the link exchanges: what
+    ``zhzx up`` applies through the management API locally
+    (services/common/broker_users.py). Each link's user is in the overlay
+    that declares the link (``link-<peer org>``)."""
     from deploy.local import SERVICES, restricted_calls
     restricted = restricted_calls()
     docs = []
@@ -192,16 +192,6 @@ def topology():
                          "spec": {"vhost": "/", "userReference": {"name": user},
                                   "permissions": topic,
                                   "rabbitmqClusterReference": cluster_ref()}})
-    # the user the other platform's broker connects as, to fetch its link exchange
-    docs.append({"apiVersion": "rabbitmq.com/v1beta1", "kind": "User",
-                 "metadata": {"name": "link", "labels": labels("link", "broker-user")},
-                 "spec": {"tags": [], "rabbitmqClusterReference": cluster_ref(),
-                          "importCredentialsSecret": {"name": "broker-link"}}})
-    docs.append({"apiVersion": "rabbitmq.com/v1beta1", "kind": "Permission",
-                 "metadata": {"name": "link", "labels": labels("link", "broker-user")},
-                 "spec": {"vhost": "/", "userReference": {"name": "link"},
-                          "permissions": link_permissions(),
-                          "rabbitmqClusterReference": cluster_ref()}})
     for exchange in (UP, DOWN):
         docs.append({"apiVersion": "rabbitmq.com/v1beta1", "kind": "Exchange",
                      "metadata": {"name": exchange.replace(".", "-"),
