@@ -294,6 +294,10 @@ def _duration(seconds):
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def _megabytes(value):
+    return "-" if value is None else f"{value / 2 ** 20:.0f} MB"
+
+
 def cmd_status(args):
     from deploy import local, supervise
     try:
@@ -308,11 +312,14 @@ def cmd_status(args):
         sup = report["supervisor"]
         print(f"[{report['platform']}] supervisor: " + (f"pid {sup}" if sup else
                                                        "not running (nothing is restarted)"))
-        print(f"  {'part':<10} {'state':<9} {'pid':>8} {'uptime':>8} {'restarts':>8}  readiness")
+        print(f"  {'part':<10} {'state':<9} {'pid':>8} {'uptime':>8} {'restarts':>8} "
+              f"{'memory':>8}  readiness")
         for row in report["parts"]:
             print(f"  {row['part']:<10} {row['state']:<9} {row['pid'] or '-':>8} "
-                  f"{_duration(row['uptime_seconds']):>8} {row['restarts']:>8}  "
-                  f"{row['readiness']}")
+                  f"{_duration(row['uptime_seconds']):>8} {row['restarts']:>8} "
+                  f"{_megabytes(row['rss_bytes']):>8}  {row['readiness']}")
+        print(f"  {'total':<10} {'':<9} {'':>8} {'':>8} {'':>8} "
+              f"{_megabytes(report['rss_bytes']):>8}  (resident memory)")
 
 
 def cmd_part(args):

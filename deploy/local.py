@@ -136,6 +136,36 @@ def process_uptime(pid):
         return None
 
 
+def process_rss(pid):
+    """Resident memory in bytes of ``pid`` and every process under it (a
+    broker's node is several processes), from /proc; None if it does not run."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            if current == pid:
+                return None
+        todo += children.get(current, [])
+    return total
+
+
 def wait_for(condition, timeout, what, interval=0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -244,8 +244,10 @@ def status(name):
             "uptime_seconds": round(uptime) if uptime is not None else None,
             "restarts": known.get("restarts", 0),
             "readiness": local.readiness(part) if part_pid else "-",
+            "rss_bytes": local.process_rss(part_pid) if part_pid else None,
         })
-    return {"platform": name, "supervisor": supervisor, "parts": rows}
+    return {"platform": name, "supervisor": supervisor, "parts": rows,
+            "rss_bytes": sum(r["rss_bytes"] or 0 for r in rows)}
 
 
 def main(argv=None):

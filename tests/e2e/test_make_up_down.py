@@ -216,6 +216,9 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
             assert [(r["part"], r["state"], r["readiness"]) for r in platform["parts"]] == [
                 (part, "running", "ready") for part in
                 ("broker", "mongo", "mail", *sim, *SERVICES)], platform
+            # each part's resident memory, and the platform's total, for operators
+            assert all(r["rss_bytes"] > 0 for r in platform["parts"]), platform
+            assert platform["rss_bytes"] == sum(r["rss_bytes"] for r in platform["parts"])
         # ZHZX_RUN_DIR alone is enough: the shift is read from the run directory
         alone = {k: v for k, v in env.items() if k != "ZHZX_PORT_SHIFT"}
         linked = zhzx(alone, "link", "status")

@@ -103,3 +103,19 @@ def test_down_never_signals_a_process_it_did_not_start(tmp_path, sleeper):
                           cwd=ROOT, env=env)
     assert down.returncode == 0, down.stderr
     assert sleeper.poll() is None   # still running
+
+
+def test_resident_memory_counts_a_process_and_those_under_it():
+    import os
+    import subprocess
+    import sys
+    from deploy.local import process_rss
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        own = process_rss(child.pid)
+        assert own > 0
+        assert process_rss(os.getpid()) > own   # the child is counted under its parent
+    finally:
+        child.communicate(b"")
+    assert process_rss(child.pid) is None
