@@ -103,13 +103,8 @@ class ProvincialService(platform.PlatformService):
         if p.get("level") != "province" or p.get("target_org") != self.province_org \
                 or not self.province_org:
             return
-        item = call(self.liaison, "opinion_for_province", p["opinion_id"], what="联络服务",
-                    timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
-        if item is None:
-            return
-        doc = domain.new_delivery("opinion", p["opinion_id"], event["event_id"], item,
-                                  self.utcnow())
-        self.insert(None, domain.DELIVERIES, doc, actor="provincial", once=True)
+        self.enqueue(event, "opinion", p["opinion_id"], self.liaison, "联络服务",
+                     "opinion_for_province", p["opinion_id"])
 
     @event_handler("proposals", "proposal.forwarded")
     @idempotent("provincial.on_proposal_forwarded")
@@ -118,13 +113,8 @@ class ProvincialService(platform.PlatformService):
         p = event["payload"]
         if p.get("to") != self.province_org or not self.province_org:
             return
-        item = call(self.proposals, "proposal_for_province", p["proposal_id"],
-                    what="提案服务", timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
-        if item is None:
-            return
-        doc = domain.new_delivery("proposal", p["proposal_id"], event["event_id"], item,
-                                  self.utcnow())
-        self.insert(None, domain.DELIVERIES, doc, actor="provincial", once=True)
+        self.enqueue(event, "proposal", p["proposal_id"], self.proposals, "提案服务",
+                     "proposal_for_province", p["proposal_id"])
 
     @event_handler("liaison", "task.accepted")
     @idempotent("provincial.on_task_accepted")
@@ -142,12 +132,18 @@ class ProvincialService(platform.PlatformService):
         p = event["payload"]
         if not self.province_org or p.get("source_org") != self.province_org:
             return
-        item = call(self.liaison, "task_for_province", p["task_id"], p["state"],
-                    what="联络服务", timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
+        self.enqueue(event, "task_report", f"{p['task_id']}:{p['state']}", self.liaison,
+                     "联络服务", "task_for_province", p["task_id"], p["state"])
+
+    def enqueue(self, event, kind, local_id, proxy, what, method, *args):
+        """A delivery of ``kind`` for ``local_id``, due now, holding what
+        ``proxy.method(*args)`` gives of it (nothing when that is None); the
+        event's id is the Idempotency-Key of every attempt."""
+        item = call(proxy, method, *args, what=what,
+                    timeout=self.config.get("RPC_TIMEOUT_SECONDS"))
         if item is None:
             return
-        doc = domain.new_delivery("task_report", f"{p['task_id']}:{p['state']}",
-                                  event["event_id"], item, self.utcnow())
+        doc = domain.new_delivery(kind, local_id, event["event_id"], item, self.utcnow())
         self.insert(None, domain.DELIVERIES, doc, actor="provincial", once=True)
 
     @timer(interval=60)
