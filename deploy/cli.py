@@ -214,7 +214,8 @@ def cmd_link(args):
             return
         if args.county_mgmt:
             trust = _remote_trust(args)   # checked before the brokers are touched
-        done = federation.link(county, city, county_org=county_org, city_org=city_org)
+        # each side's key first: an event that crosses the new link at once
+        # must find its origin trusted, or it is refused (unknown_origin)
         if not args.county_mgmt:   # local platforms: register each other's signing key
             from deploy import local
             local.register_link_keys(args.county, args.city)
@@ -228,6 +229,7 @@ def cmd_link(args):
             print("signing keys not registered: give --county-key, --city-key, "
                   "--county-trust and --city-trust, or see docs/security.md#registering-keys;"
                   " until then each side refuses the other's events (unknown_origin)")
+        done = federation.link(county, city, county_org=county_org, city_org=city_org)
     except (RuntimeError, OSError) as exc:
         sys.exit(f"zhzx link failed: {exc}")
     print(f"linked county {county_org} and city {city_org}: zhzx.up federated to the city "
@@ -249,8 +251,8 @@ def cmd_up(args):
         from services.common import federation
         args.county, args.city, args.county_mgmt = *local.PAIR, None
         county, city, county_org, city_org = _link_refs(args)
+        local.register_link_keys(*local.PAIR)   # before the link: see cmd_link
         federation.link(county, city, county_org=county_org, city_org=city_org)
-        local.register_link_keys(*local.PAIR)
         print(f"\nlinked: county {county_org} ⇄ city {city_org} (zhzx.up / zhzx.down "
               "federated; `zhzx link status`)")
         if not args.no_demo:
