@@ -13,11 +13,12 @@ from datetime import datetime
 
 import pymongo
 from kombu import Queue
-from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from pymongo.errors import DuplicateKeyError
 
+from .confirms import CONFIRMED, RETURNED, BatchPublisher, Message, NotConfirmed
 from .envelope import make_event
 from .events import check
 from .names import (LINK, OUTBOX, PENDING, UNROUTED_QUEUE,  # noqa: F401
@@ -154,14 +155,13 @@ class OutboxRelay(DependencyProvider):
         self.interval = float(config.get("OUTBOX_POLL_SECONDS", 2))
         self.measure_every = float(config.get("OUTBOX_MEASURE_SECONDS", 5))
         self.exchange = get_event_exchange(self.service, config)
-        self._declared = False  # the exchange, once per connection trouble
-        self._declared_links = set()  # the link exchanges, likewise
         # a link route without a binding is retried after 1, 2, 4 … seconds
         self.route_retry_max = float(config.get("LINK_RETRY_MAX_SECONDS", 30))
         self._route_wait = {}   # (exchange, org) -> (retry at, delay)
-        self.publisher = Publisher(config["AMQP_URI"], use_confirms=True, mandatory=True,
-                                   retry_policy={"max_retries": 1, "interval_start": 0,
-                                                 "interval_step": 0.5, "interval_max": 1})
+        # a batch's publisher confirms awaited together, on one channel
+        self.confirms = BatchPublisher(
+            config["AMQP_URI"], ssl=config.get("AMQP_SSL"),
+            confirm_timeout=float(config.get("OUTBOX_CONFIRM_TIMEOUT_SECONDS", 30)))
         self.unrouted = Publisher(config["AMQP_URI"], use_confirms=True,
                                   declare=[Queue(UNROUTED_QUEUE, durable=True)])
         self._wake = threading.Event()
@@ -192,12 +192,14 @@ class OutboxRelay(DependencyProvider):
         if self._gt is not None:
             self._gt.wait()
         self.lease.release()
+        self.confirms.close()
         self._client.close()
 
     def kill(self):
         self._running = False
         if self._gt is not None:
             self._gt.kill()
+        self.confirms.close()
 
     def worker_teardown(self, worker_ctx):
         self._wake.set()
@@ -222,11 +224,9 @@ class OutboxRelay(DependencyProvider):
                     self.flush()
                 failures = 0
             except Exception as exc:  # broker or database down: keep the events
-                self._declared = False
-                self._declared_links = set()
                 failures = min(failures + 1, 5)
-                log.warning("outbox relay could not publish (%s); will retry",
-                            type(exc).__name__)
+                log.warning("outbox relay could not publish (%s: %s); will retry",
+                            type(exc).__name__, exc)
             if time.monotonic() - measured >= self.measure_every:
                 measured = time.monotonic()
                 self._measure()
@@ -249,12 +249,14 @@ class OutboxRelay(DependencyProvider):
                 docs = sorted(collection.find({"_id": {"$in": ids[start:start + self.batch]},
                                                PENDING: 1}, {OUTBOX: 1, "seq": 1}),
                               key=lambda d: d["_id"])
-                settled = []
+                sent = {doc["_id"]: [] for doc in docs}
                 try:
-                    for doc in docs:
-                        settled.append((doc, self._publish_doc(doc)))
+                    self._publish_docs(docs, sent)
                 finally:  # what the broker confirmed is settled even if the rest failed
-                    published += self._settle(collection, settled)
+                    published += self._settle(collection, [
+                        (doc, (sent[doc["_id"]],
+                               len(sent[doc["_id"]]) == len(doc.get(OUTBOX) or {})))
+                        for doc in docs])
         return published
 
     @staticmethod
@@ -299,68 +301,98 @@ class OutboxRelay(DependencyProvider):
                         oldest = e["occurred_at"]
         return total, oldest
 
-    def _publish_doc(self, doc):
-        """Publish ``doc``'s pending events in ``seq`` order: ``(sent,
-        complete)``, complete when none had to wait."""
-        events = sorted((doc.get(OUTBOX) or {}).values(), key=lambda e: e["seq"])
-        sent = []
-        blocked = set()   # (exchange, target org) without a route yet
-        now = time.monotonic()
-        for event in events:
-            route = (event[LINK]["via"], event[LINK]["to"]) if LINK in event else None
-            if route in blocked or (route and self._route_wait.get(route, (0, 0))[0] > now):
-                blocked.add(route)
-                continue  # keeps the per-aggregate order towards that platform
-            if self._publish(event):
-                sent.append(event)
-                if route:
+    def _publish_docs(self, docs, sent):
+        """Publish the pending events of ``docs`` into ``sent`` (doc id ->
+        events the broker took), in rounds: each round takes the next event
+        of every document and awaits the round's confirms together
+        (common/confirms.py), so an aggregate never has two events in flight
+        and its order holds even when the broker refuses one.
+
+        A linked event without a route to its platform yet (returned) waits
+        with that aggregate's later events to the same platform, and the
+        route is tried again after a growing delay; a local event nobody is
+        bound to receive is parked in ``zhzx.unrouted``. A refused or
+        unanswered event stops its aggregate for this flush
+        (``NotConfirmed`` is raised once the round is settled)."""
+        queues = {doc["_id"]: sorted((doc.get(OUTBOX) or {}).values(), key=lambda e: e["seq"])
+                  for doc in docs}
+        blocked = {doc_id: set() for doc_id in queues}   # (exchange, org) without a route
+        refused = None
+        while True:
+            now = time.monotonic()
+            batch = []
+            for doc_id, events in queues.items():
+                while events:
+                    event = events.pop(0)
+                    route = self._route(event)
+                    if route and (route in blocked[doc_id]
+                                  or self._route_wait.get(route, (0, 0))[0] > now):
+                        blocked[doc_id].add(route)   # keeps the order towards that platform
+                        continue
+                    batch.append((doc_id, event))
+                    break
+            if not batch:
+                break
+            try:
+                outcomes = self.confirms.publish([self._message(e) for _, e in batch])
+            except NotConfirmed as exc:
+                outcomes, refused = exc.outcomes, exc
+            for (doc_id, event), outcome in zip(batch, outcomes):
+                route = self._route(event)
+                if outcome == CONFIRMED:
+                    sent[doc_id].append(event)
+                    self._published(event)
                     self._route_wait.pop(route, None)
-            else:  # no route to that platform yet: it and its later events wait,
-                blocked.add(route)  # and the route is tried again after a backoff
-                delay = min(self.route_retry_max, 2 * self._route_wait.get(route, (0, 0.5))[1])
-                self._route_wait[route] = (now + delay, delay)
-        return sent, len(sent) == len(events)
+                elif outcome == RETURNED and route:
+                    # no route to that platform yet: it and its later events wait
+                    blocked[doc_id].add(route)
+                    delay = min(self.route_retry_max,
+                                2 * self._route_wait.get(route, (0, 0.5))[1])
+                    self._route_wait[route] = (now + delay, delay)
+                    LINK_BLOCKED.labels(self.service, route[0]).inc()
+                elif outcome == RETURNED:
+                    self._park_unrouted(event)
+                    sent[doc_id].append(event)
+                    self._published(event)
+                else:   # refused or unanswered: published again by a later flush
+                    queues[doc_id] = []
+            if refused is not None and refused.cause is not None:
+                break   # the connection is gone: the rest waits for the next flush
+        if refused is not None:
+            raise refused
 
-    def _publish_linked(self, event):
-        """True once the broker took it; False while the link has no route."""
-        body = {k: v for k, v in event.items() if k != LINK}
-        exchange = link_exchange(event[LINK]["via"])
-        to = event[LINK]["to"]
-        headers = {"nameko.trace_id": event.get("trace_id"), **self.signer.headers(to, body)}
-        try:
-            self.publisher.publish(body, exchange=exchange,
-                                   routing_key=link_routing_key(to, event["type"]),
-                                   headers=headers,
-                                   message_id=event["event_id"],
-                                   declare=[] if exchange.name in self._declared_links
-                                   else [exchange], timestamp=occurred_epoch(event))
-            self._declared_links.add(exchange.name)
-        except UndeliverableMessage:
-            LINK_BLOCKED.labels(self.service, exchange.name).inc()
-            return False
-        LINKED_PUBLISHED.labels(self.service, exchange.name, event["type"]).inc()
-        return True
+    @staticmethod
+    def _route(event):
+        return (event[LINK]["via"], event[LINK]["to"]) if LINK in event else None
 
-    def _publish(self, event):
-        if LINK in event:
-            return self._publish_linked(event)
+    def _message(self, event):
         headers = {"nameko.trace_id": event.get("trace_id")}
-        try:
-            self.publisher.publish(event, exchange=self.exchange, routing_key=event["type"],
-                                   headers=headers, message_id=event["event_id"],
-                                   declare=[] if self._declared else [self.exchange])
-            self._declared = True
-        except UndeliverableMessage:
-            self.unrouted.publish(
-                event, exchange="", routing_key=UNROUTED_QUEUE, message_id=event["event_id"],
-                headers=dict(headers, **{"x-zhzx-exchange": self.exchange.name,
-                                         "x-zhzx-routing-key": event["type"]}))
-            EVENTS_UNROUTABLE.labels(self.service, event["type"]).inc()
-            log.info("no queue bound for %s; parked in %s", event["type"], UNROUTED_QUEUE,
-                     extra={"event_type": event["type"], "event_id": event["event_id"],
-                            "trace_id": event.get("trace_id")})
-        EVENTS_PUBLISHED.labels(self.service, event["type"]).inc()
-        return True
+        if LINK not in event:
+            return Message(event, self.exchange, event["type"], headers, event["event_id"])
+        body = {k: v for k, v in event.items() if k != LINK}
+        to = event[LINK]["to"]
+        return Message(body, link_exchange(event[LINK]["via"]),
+                       link_routing_key(to, event["type"]),
+                       {**headers, **self.signer.headers(to, body)}, event["event_id"],
+                       occurred_epoch(event))
+
+    def _published(self, event):
+        if LINK in event:
+            LINKED_PUBLISHED.labels(self.service, link_exchange(event[LINK]["via"]).name,
+                                    event["type"]).inc()
+        else:
+            EVENTS_PUBLISHED.labels(self.service, event["type"]).inc()
+
+    def _park_unrouted(self, event):
+        self.unrouted.publish(
+            event, exchange="", routing_key=UNROUTED_QUEUE, message_id=event["event_id"],
+            headers={"nameko.trace_id": event.get("trace_id"),
+                     "x-zhzx-exchange": self.exchange.name,
+                     "x-zhzx-routing-key": event["type"]})
+        EVENTS_UNROUTABLE.labels(self.service, event["type"]).inc()
+        log.info("no queue bound for %s; parked in %s", event["type"], UNROUTED_QUEUE,
+                 extra={"event_type": event["type"], "event_id": event["event_id"],
+                        "trace_id": event.get("trace_id")})
 
     def _measure(self):
         """Backlog and dead-letter depth: whole scans, so at most every

@@ -2,7 +2,7 @@
 
 import pymongo
 import pytest
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Exchange, Producer, Queue
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
@@ -289,3 +289,58 @@ def test_a_duplicate_is_counted_wherever_the_inbox_is_used(config):
     second = inbox.run("notify.take", "e-1", lambda: applied.append(2), "opinion.submitted")
     assert applied == [1] and first is None and second is DUPLICATE
     assert counter._value.get() == before + 1
+
+
+def test_a_batch_the_broker_partly_refuses_republishes_only_the_refused(run_service, config):
+    """The relay publishes a batch and awaits its confirms together. A queue
+    full with ``reject-publish`` makes the broker nack part of the batch: only
+    the nacked events stay in the outbox, and only they are published again
+    once there is room."""
+    from deploy.demo_data import members as demo
+    conf = dict(config, PARENT_ORG="")   # local events only
+    members = pymongo.MongoClient(conf["MONGO_URI"])[conf["MONGO_DB_PREFIX"] + "members"]
+    # another holder keeps the relay's lease until the import is stored
+    members.leases.insert_one({"_id": "outbox", "holder": "test", "token": 1,
+                               "expires_at": "9999-01-01T00:00:00.000"})
+    exchange = Exchange("members.events", type="topic", durable=True)
+    full = Queue("test.full", exchange=exchange, routing_key="#", durable=True,
+                 queue_arguments={"x-max-length": 3, "x-overflow": "reject-publish"})
+    with Connection(conf["AMQP_URI"]) as conn:
+        full(conn.channel()).declare()
+    run_service(MembersService, conf)
+    resp = Client(conf, "admin").post(
+        "/api/v1/members/import", data=demo.roster_csv(demo.members(5, seed=11)),
+        headers={"Content-Type": "text/csv"})
+    assert resp.json()["created"] == 5
+
+    def outbox():
+        return {e["event_id"] for doc in members.members.find({"_pending": 1}, {"_outbox": 1})
+                for e in (doc.get("_outbox") or {}).values()}
+
+    def in_queue(conn):
+        return full(conn.channel()).queue_declare(passive=True).message_count
+
+    every = outbox()
+    assert len(every) == 5
+    members.leases.update_one({"_id": "outbox"},
+                              {"$set": {"expires_at": "1970-01-01T00:00:00.000"}})
+    with Connection(conf["AMQP_URI"]) as conn:
+        wait_until(lambda: in_queue(conn) == 3 and len(outbox()) == 2, timeout=30,
+                   what="three confirmed, two refused")
+        first = set()
+        channel = conn.channel()
+        for _ in range(3):
+            message = full(channel).get()
+            first.add(message.properties["message_id"])
+            message.ack()
+        refused = outbox()
+        assert first | refused == every and not first & refused   # settled only the confirmed
+        # now there is room: the relay publishes again what was refused, and only that
+        wait_until(lambda: not outbox(), timeout=60, what="the refused published again")
+        assert in_queue(conn) == 2
+        again = set()
+        for _ in range(2):
+            message = full(channel).get()
+            again.add(message.properties["message_id"])
+            message.ack()
+        assert again == refused
