@@ -17,8 +17,14 @@ the parent's or the origin's org code; the service only runs the path.
 from .decisions import Decision, check_seq
 from .http import page, page_params
 from .mongo import find_page
-from .outbox import Aggregates
+from .outbox import Aggregates, applied
+from .problems import ChangedMeanwhile
 from .signing import Refused
+
+
+# a caller that sent no seq has its change decided again on the new
+# document when another change landed in between, at most this many times
+ATTEMPTS = 5
 
 
 class CommandPath:
@@ -27,12 +33,24 @@ class CommandPath:
     def command(self, request, aggregate, aggregate_id, decide, *, expected=None,
                 actor=None, principal=None):
         """Load (404), check ``expected`` seq (409), ``decide(doc)`` (pure; its
-        403/409/422), save; returns the stored document."""
+        403/409/422), save; returns the stored document.
+
+        A caller that sent ``expected`` gets a 409 when the document changed
+        since (it asked to act on what it saw). One that did not send it acts
+        on the latest document: when another change lands between the load
+        and the save (two co-signers confirming at once), the decision is
+        taken again on the new document (``ATTEMPTS`` times at most)."""
         if principal is None and request is not None:
             principal = request.principal
-        doc = aggregate.load(self.db, aggregate_id, principal)
-        check_seq(doc, expected)
-        return self.commit(request, aggregate, doc, Decision.of(decide(doc)), actor=actor)
+        for attempt in range(1, ATTEMPTS + 1):
+            doc = aggregate.load(self.db, aggregate_id, principal)
+            check_seq(doc, expected)
+            try:
+                return self.commit(request, aggregate, doc, Decision.of(decide(doc)),
+                                   actor=actor)
+            except ChangedMeanwhile:
+                if expected is not None or attempt == ATTEMPTS:
+                    raise
 
     def linked_command(self, event, aggregate, aggregate_id, decide, *, sent):
         """A linked event's action on a local aggregate: applied only when
@@ -52,10 +70,14 @@ class CommandPath:
         decision = Decision.of(decision)
         events = self.change(request, actor=actor).batch(
             doc["_id"], doc["seq"], decision.events, decision.routed())
-        if decision.fields or events or decision.unset:
-            Aggregates(self.db[aggregate.collection]).change(
-                doc["_id"], doc["seq"], decision.fields, events, unset=decision.unset)
-        return self.db[aggregate.collection].find_one({"_id": doc["_id"]})
+        if not (decision.fields or events or decision.unset):
+            return doc
+        Aggregates(self.db[aggregate.collection]).change(
+            doc["_id"], doc["seq"], decision.fields, events, unset=decision.unset)
+        # the write matched this very document (its seq): what it stored is
+        # known without reading it back
+        return applied(doc, decision.fields, events, decision.unset) or \
+            self.db[aggregate.collection].find_one({"_id": doc["_id"]})
 
     def insert(self, request, aggregate, doc, decision=None, actor=None, once=False):
         """Insert ``doc`` with the decision's events; with ``once``, a

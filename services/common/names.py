@@ -31,7 +31,9 @@ UNROUTED_QUEUE = "zhzx.unrouted"    # events no queue was bound to receive
 
 # Outbox keys inside an aggregate document.
 OUTBOX = "_outbox"
-PENDING = "_pending"
+PENDING = "_pending"   # 0: nothing to send; PENDING_NOW; LINK_WAITING
+PENDING_NOW = 1        # events to publish
+LINK_WAITING = 2       # only linked events whose link has no route yet
 LINK = "link"   # key in an outbox entry: {"to": org, "via": exchange}; never published
 
 # Headers of retried and dead-lettered messages.

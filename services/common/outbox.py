@@ -6,6 +6,7 @@ publishes pending events in ``seq`` order with publisher confirms, and removes
 each only after the broker confirmed it. Works on a standalone MongoDB (and on
 the embedded wire server, whose ``$push`` of documents is broken, hence a map).
 """
+import copy
 import logging
 import threading
 import time
@@ -21,14 +22,14 @@ from pymongo.errors import DuplicateKeyError
 from .confirms import CONFIRMED, RETURNED, BatchPublisher, Message, NotConfirmed
 from .envelope import make_event
 from .events import check
-from .names import (LINK, OUTBOX, PENDING, UNROUTED_QUEUE,  # noqa: F401
-                    link_exchange, link_routing_key)
+from .names import (LINK, LINK_WAITING, OUTBOX, PENDING, PENDING_NOW,  # noqa: F401
+                    UNROUTED_QUEUE, link_exchange, link_routing_key)
 from .lease import LEASES, Lease, holder_id
 from .mongo import connect, database_name
 from .observability import (DEAD_LETTER_DEPTH, EVENTS_PUBLISHED, EVENTS_UNROUTABLE,
                             LINK_BACKLOG, LINK_BLOCKED, LINKED_PUBLISHED, OUTBOX_BACKLOG,
                             OUTBOX_OLDEST)
-from .problems import Conflict
+from .problems import ChangedMeanwhile
 from .signing import Signer
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,16 @@ class Change:
 class Aggregates:
     """Writes aggregates of one collection together with their events."""
 
+    # events written in this process so far: a worker that wrote none (a
+    # read, a query by RPC) does not wake the relay
+    written = 0
+
     def __init__(self, collection):
         self.collection = collection
 
     def create_doc(self, doc, events):
         """The document to insert: ``doc`` with ``seq`` and its pending events."""
+        Aggregates.written += len(events)
         doc = dict(doc)
         doc["seq"] = max((e["seq"] for e in events), default=1)
         doc[OUTBOX] = {e["event_id"]: e for e in events}
@@ -110,16 +116,46 @@ class Aggregates:
             update["$set"][f"{OUTBOX}.{e['event_id']}"] = e
         if events:
             update["$set"][PENDING] = 1
+            Aggregates.written += len(events)
         if unset:
             update["$unset"] = {name: "" for name in unset}
         result = self.collection.update_one({"_id": aggregate_id, "seq": expected_seq},
                                             update)
         if result.matched_count != 1:
-            raise Conflict("记录已被他人修改，请刷新后重试", current_seq=self.current_seq(aggregate_id))
+            raise ChangedMeanwhile("记录已被他人修改，请刷新后重试",
+                                   current_seq=self.current_seq(aggregate_id))
 
     def current_seq(self, aggregate_id):
         doc = self.collection.find_one({"_id": aggregate_id}, {"seq": 1})
         return doc["seq"] if doc else None
+
+
+def applied(doc, fields, events=(), unset=()):
+    """``doc`` as the store holds it after ``Aggregates.change(…, fields,
+    events, unset)`` matched it: dotted names reach into sub-documents, as
+    ``$set``/``$unset`` do. ``None`` when a name goes through something that
+    is not a sub-document (read the document back instead)."""
+    new = copy.deepcopy(doc)
+    changes = [(name, True, value) for name, value in fields.items()]
+    changes += [(f"{OUTBOX}.{e['event_id']}", True, e) for e in events]
+    changes += [(name, False, None) for name in unset]
+    for name, setting, value in changes:
+        *parents, last = name.split(".")
+        target = new
+        for part in parents:
+            if not isinstance(target, dict):
+                return None
+            target = target.setdefault(part, {}) if setting else target.get(part, {})
+        if not isinstance(target, dict):
+            return None
+        if setting:
+            target[last] = value
+        else:
+            target.pop(last, None)
+    new["seq"] = max((e["seq"] for e in events), default=doc["seq"])
+    if events:
+        new[PENDING] = 1
+    return new
 
 
 def occurred_epoch(event):
@@ -139,7 +175,8 @@ def strip_internal(doc):
 class OutboxRelay(DependencyProvider):
     """Publishes the outbox of the given collections to ``<service>.events``.
 
-    Wakes after every worker and every ``OUTBOX_POLL_SECONDS`` (the safety net
+    Wakes after every worker that wrote events and every
+    ``OUTBOX_POLL_SECONDS`` (the safety net
     for crashes and broker outages). Events nobody is bound to receive are
     returned by the broker (``mandatory``) and parked in ``zhzx.unrouted``
     instead of vanishing.
@@ -158,6 +195,7 @@ class OutboxRelay(DependencyProvider):
         # a link route without a binding is retried after 1, 2, 4 … seconds
         self.route_retry_max = float(config.get("LINK_RETRY_MAX_SECONDS", 30))
         self._route_wait = {}   # (exchange, org) -> (retry at, delay)
+        self._links_due = 0.0   # when documents waiting for a link are read again
         # a batch's publisher confirms awaited together, on one channel
         self.confirms = BatchPublisher(
             config["AMQP_URI"], ssl=config.get("AMQP_SSL"),
@@ -165,6 +203,7 @@ class OutboxRelay(DependencyProvider):
         self.unrouted = Publisher(config["AMQP_URI"], use_confirms=True,
                                   declare=[Queue(UNROUTED_QUEUE, durable=True)])
         self._wake = threading.Event()
+        self._flushed_at = -1   # Aggregates.written when the last flush began
         self._gt = None
         self._running = False
         self._client = connect(config)
@@ -202,7 +241,8 @@ class OutboxRelay(DependencyProvider):
         self.confirms.close()
 
     def worker_teardown(self, worker_ctx):
-        self._wake.set()
+        if Aggregates.written != self._flushed_at:   # the worker wrote events
+            self._wake.set()
 
     def get_dependency(self, worker_ctx):
         return self
@@ -219,6 +259,7 @@ class OutboxRelay(DependencyProvider):
             self._wake.clear()
             if not self._running:
                 break
+            self._flushed_at = Aggregates.written
             try:
                 if self.lease.keep():   # another replica's relay is the active one
                     self.flush()
@@ -234,41 +275,70 @@ class OutboxRelay(DependencyProvider):
     def flush(self, max_rounds=1000):
         """Publish everything pending now; returns the number published.
         Each batch of documents is settled in one bulk write, and starts only
-        while this replica holds the relay's lease (common/lease.py)."""
+        while this replica holds the relay's lease (common/lease.py).
+
+        A document whose unsent events all wait for links without a route is
+        marked ``_pending: 2`` (``LINK_WAITING``) and read again only when a
+        route is due to be tried (or works again, or every
+        ``LINK_RETRY_MAX_SECONDS``), not by every flush: a county whose link
+        is down for hours does not re-read its whole backlog after every
+        write. Any new event on it makes it ``_pending: 1`` again."""
         db = self._db
         published = 0
+        now = time.monotonic()
+        if now >= self._links_due:
+            states = {"$in": [PENDING_NOW, LINK_WAITING]}
+            self._links_due = now + self.route_retry_max
+        else:
+            states = PENDING_NOW
         for name in self.collection_names:
             collection = db[name]
             # the pending ids once (one scan), then their documents by id in
             # batches: re-querying the pending set per batch costs a scan each
-            ids = [d["_id"] for d in collection.find({PENDING: 1}, {"_id": 1})
+            ids = [d["_id"] for d in collection.find({PENDING: states}, {"_id": 1})
                    .sort("_id", 1).limit(max_rounds * self.batch)]
             for start in range(0, len(ids), self.batch):
                 if not self.lease.keep():   # lost (or could not renew): stop now
                     return published
                 docs = sorted(collection.find({"_id": {"$in": ids[start:start + self.batch]},
-                                               PENDING: 1}, {OUTBOX: 1, "seq": 1}),
+                                               PENDING: states}, {OUTBOX: 1, "seq": 1, PENDING: 1}),
                               key=lambda d: d["_id"])
                 sent = {doc["_id"]: [] for doc in docs}
+                blocked = {doc["_id"]: set() for doc in docs}
                 try:
-                    self._publish_docs(docs, sent)
+                    self._publish_docs(docs, sent, blocked)
                 finally:  # what the broker confirmed is settled even if the rest failed
                     published += self._settle(collection, [
-                        (doc, (sent[doc["_id"]],
-                               len(sent[doc["_id"]]) == len(doc.get(OUTBOX) or {})))
+                        (doc, sent[doc["_id"]], self._after(doc, sent[doc["_id"]],
+                                                            blocked[doc["_id"]]))
                         for doc in docs])
+        if self._route_wait:   # the earliest route due to be tried again
+            self._links_due = min(self._links_due,
+                                  min(at for at, _ in self._route_wait.values()))
         return published
+
+    def _after(self, doc, sent, blocked):
+        """``_pending`` once ``sent`` is settled: 0 when nothing is left,
+        ``LINK_WAITING`` when all that is left waits for a route, else
+        unchanged (None)."""
+        ids = {e["event_id"] for e in sent}
+        unsent = [e for e in (doc.get(OUTBOX) or {}).values() if e["event_id"] not in ids]
+        if not unsent:
+            return 0
+        if all(self._route(e) in blocked for e in unsent):
+            return LINK_WAITING
+        return None
 
     @staticmethod
     def _settle(collection, settled):
-        """Remove the confirmed events of ``(doc, (sent, complete))`` pairs;
-        a document all of whose events went out stops being pending unless it
-        changed meanwhile (its ``seq`` moved on)."""
+        """Remove the confirmed events of ``(doc, sent, after)`` triples and
+        set ``_pending`` to ``after`` (unless None) where the document did not
+        change meanwhile (its ``seq`` moved on: then it stays pending)."""
         ops, conditional = [], []
-        for doc, (sent, complete) in settled:
+        for doc, sent, after in settled:
             unset = {f"{OUTBOX}.{e['event_id']}": "" for e in sent}
-            if complete:
-                update = {"$set": {PENDING: 0}}
+            if after is not None and (unset or doc.get(PENDING) != after):
+                update = {"$set": {PENDING: after}}
                 if unset:
                     update["$unset"] = unset
                     conditional.append(pymongo.UpdateOne({"_id": doc["_id"]}, {"$unset": unset}))
@@ -281,7 +351,7 @@ class OutboxRelay(DependencyProvider):
             if result.matched_count < expected and conditional:
                 # some changed meanwhile: drop what was sent, keep them pending
                 collection.bulk_write(conditional, ordered=False)
-        return sum(len(sent) for _, (sent, _) in settled)
+        return sum(len(sent) for _, sent, _ in settled)
 
     def backlog(self, linked_only=False):
         """Events waiting in the outbox (only the linked ones if asked)."""
@@ -292,7 +362,8 @@ class OutboxRelay(DependencyProvider):
         db = self._db
         total, oldest = 0, None
         for name in self.collection_names:
-            for doc in db[name].find({PENDING: 1}, {OUTBOX: 1}):
+            for doc in db[name].find({PENDING: {"$in": [PENDING_NOW, LINK_WAITING]}},
+                                     {OUTBOX: 1}):
                 events = [e for e in (doc.get(OUTBOX) or {}).values()
                           if not linked_only or LINK in e]
                 total += len(events)
@@ -301,9 +372,10 @@ class OutboxRelay(DependencyProvider):
                         oldest = e["occurred_at"]
         return total, oldest
 
-    def _publish_docs(self, docs, sent):
+    def _publish_docs(self, docs, sent, blocked):
         """Publish the pending events of ``docs`` into ``sent`` (doc id ->
-        events the broker took), in rounds: each round takes the next event
+        events the broker took), noting in ``blocked`` (doc id -> routes)
+        what waits for a link, in rounds: each round takes the next event
         of every document and awaits the round's confirms together
         (common/confirms.py), so an aggregate never has two events in flight
         and its order holds even when the broker refuses one.
@@ -316,7 +388,6 @@ class OutboxRelay(DependencyProvider):
         (``NotConfirmed`` is raised once the round is settled)."""
         queues = {doc["_id"]: sorted((doc.get(OUTBOX) or {}).values(), key=lambda e: e["seq"])
                   for doc in docs}
-        blocked = {doc_id: set() for doc_id in queues}   # (exchange, org) without a route
         refused = None
         while True:
             now = time.monotonic()
@@ -342,7 +413,8 @@ class OutboxRelay(DependencyProvider):
                 if outcome == CONFIRMED:
                     sent[doc_id].append(event)
                     self._published(event)
-                    self._route_wait.pop(route, None)
+                    if self._route_wait.pop(route, None):   # works again: the waiting too
+                        self._links_due = 0.0
                 elif outcome == RETURNED and route:
                     # no route to that platform yet: it and its later events wait
                     blocked[doc_id].add(route)

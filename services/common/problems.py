@@ -52,6 +52,11 @@ class Conflict(Problem):
     title = "状态冲突"
 
 
+class ChangedMeanwhile(Conflict):
+    """The document changed between reading it and saving the change (its
+    ``seq`` moved on): the optimistic write matched nothing."""
+
+
 class PayloadTooLarge(Problem):
     status = 413
     title = "请求体过大"

@@ -95,8 +95,8 @@ class ProposalsService(MembersLookup, rollup.Receiver, platform.PlatformService)
         if "answers" in out:
             out["answers"] = domain.shown_answers(doc, actor)
         out["allowed_actions"] = domain.actions_for(doc, actor, self.today())
-        if full:
-            out["merged_from"] = self.store.merged_from(doc["_id"])
+        if full:   # only a registered proposal (it has a number) can be merged into
+            out["merged_from"] = self.store.merged_from(doc["_id"]) if doc.get("number") else []
         return out
 
     def similar_to(self, doc):

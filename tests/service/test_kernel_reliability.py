@@ -344,3 +344,29 @@ def test_a_batch_the_broker_partly_refuses_republishes_only_the_refused(run_serv
             again.add(message.properties["message_id"])
             message.ack()
         assert again == refused
+
+
+def test_events_waiting_for_a_link_are_set_aside_then_sent_once_it_routes(run_service, config):
+    """A county's roster events for its city wait while no link routes them:
+    the document is marked as waiting for a link (``_pending: 2``), so the
+    relay does not re-read it after every write, and goes out once a route
+    exists."""
+    run_service(MembersService)
+    member_id = Client(config, "admin").post("/api/v1/members", json=valid_member()).json()["id"]
+    members = pymongo.MongoClient(config["MONGO_URI"])[config["MONGO_DB_PREFIX"] + "members"]
+    waiting = wait_until(lambda: (lambda d: d if d.get("_pending") == 2 else None)(
+        members.members.find_one({"_id": member_id})), what="set aside for the link")
+    linked = list(waiting["_outbox"].values())
+    assert linked and all(e["link"]["to"] == config["PARENT_ORG"] for e in linked)
+    # the city's side of a link: a binding for this county's events to it
+    up = Exchange("zhzx.up", type="topic", durable=True)
+    city = Queue("test.city", exchange=up, routing_key=f"{config['PARENT_ORG']}.#",
+                 durable=True)
+    with Connection(config["AMQP_URI"]) as conn:
+        city(conn.channel()).declare()
+        wait_until(lambda: members.members.find_one({"_id": member_id})["_pending"] == 0,
+                   timeout=90, what="sent once the link routes")
+        got = [city(conn.channel()).get(no_ack=True) for _ in range(len(linked))]
+        assert sorted(m.properties["message_id"] for m in got if m) == sorted(
+            e["event_id"] for e in linked)
+        assert city(conn.channel()).get() is None      # each once

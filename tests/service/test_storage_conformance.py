@@ -54,6 +54,15 @@ def test_outbox_map_set_unset_and_pending_scan(db):
     doc = db.members.find_one({"_id": "a1"})
     assert doc[OUTBOX] == {} and doc[PENDING] == 0 and doc["name"] == "乙"
     assert db.members.count_documents({PENDING: 1}) == 3
+    # the relay's scan of both pending states (docs waiting for a link are 2)
+    db.members.update_one({"_id": "b1"}, {"$set": {PENDING: 2}})
+    assert [d["_id"] for d in db.members.find({PENDING: 1}, {"_id": 1}).sort("_id", 1)] == [
+        "b0", "b2"]
+    assert [d["_id"] for d in db.members.find({PENDING: {"$in": [1, 2]}}, {"_id": 1})
+            .sort("_id", 1)] == ["b0", "b1", "b2"]
+    assert [d["_id"] for d in db.members.find({"_id": {"$in": ["b1", "b2"]},
+                                               PENDING: {"$in": [1, 2]}})] == ["b1", "b2"]
+    db.members.update_one({"_id": "b1"}, {"$set": {PENDING: 1}})
 
 
 def test_member_queries(db):

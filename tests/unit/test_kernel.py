@@ -157,3 +157,82 @@ def test_visibility_is_one_rule_for_lists_and_single_documents():
         [True, False, False]
     with pytest.raises(Forbidden):
         rule.query(Principal("u", "140428", ("unit:u1",)))
+
+
+class _Collection:
+    """The two calls the command path makes, on documents in a dict."""
+
+    def __init__(self, docs):
+        self.docs = docs
+
+    def find_one(self, query, projection=None):
+        doc = self.docs.get(query["_id"])
+        return dict(doc) if doc else None
+
+    def update_one(self, query, update):
+        doc = self.docs.get(query["_id"])
+        matched = doc is not None and doc["seq"] == query["seq"]
+        if matched:
+            doc.update(update["$set"])
+
+        class Result:
+            matched_count = int(matched)
+        return Result()
+
+
+class _Service:
+    """A service's command path on an in-memory database."""
+    from services.common.commands import CommandPath as _Path
+    command, commit = _Path.command, _Path.commit
+
+    def __init__(self, docs):
+        self.db = {"things": _Collection(docs)}
+
+    def change(self, request=None, actor=None):
+        from services.common.outbox import Change
+        return Change(origin="140428", actor=actor)
+
+
+def _count_decide(docs, calls):
+    """Adds one to ``n``; on its first call another change lands first."""
+    def decide(doc):
+        calls.append(doc["seq"])
+        if len(calls) == 1:
+            docs["t1"].update(seq=docs["t1"]["seq"] + 1, n=docs["t1"]["n"] + 1)
+        return {"n": doc["n"] + 1}, []
+    return decide
+
+
+def test_a_change_without_seq_is_decided_again_when_another_landed_in_between():
+    from services.common.decisions import Aggregate
+    docs = {"t1": {"_id": "t1", "seq": 1, "n": 0}}
+    calls = []
+    saved = _Service(docs).command(None, Aggregate("things", "事项"), "t1",
+                                   _count_decide(docs, calls), actor="m1")
+    assert calls == [1, 2]                 # decided on the new document
+    assert saved["n"] == 2 and saved["seq"] == 2   # both changes kept
+
+
+def test_a_change_with_seq_gets_409_when_another_landed_in_between():
+    from services.common.decisions import Aggregate
+    docs = {"t1": {"_id": "t1", "seq": 1, "n": 0}}
+    calls = []
+    with pytest.raises(problems.Conflict) as caught:
+        _Service(docs).command(None, Aggregate("things", "事项"), "t1",
+                               _count_decide(docs, calls), expected=1, actor="m1")
+    assert caught.value.status == 409 and calls == [1]
+    assert docs["t1"]["n"] == 1            # only the other change
+
+
+def test_applied_is_the_document_as_the_store_keeps_it_after_a_change():
+    from services.common.outbox import applied
+    doc = {"_id": "p1", "seq": 3, "state": "cosigning", "cosigners": {"m1": "invited"},
+           "deadlines": {"cosign": "2026-12-04"}, "_pending": 0}
+    event = {"event_id": "e4", "seq": 4, "type": "proposal.cosign_confirmed"}
+    after = applied(doc, {"state": "submitted", "cosigners.m1": "confirmed", "review.stage": "x"},
+                    [event], unset=["deadlines.cosign", "absent.field"])
+    assert after == {"_id": "p1", "seq": 4, "state": "submitted",
+                     "cosigners": {"m1": "confirmed"}, "review": {"stage": "x"},
+                     "deadlines": {}, "_pending": 1, "_outbox": {"e4": event}}
+    assert doc["cosigners"] == {"m1": "invited"}          # the loaded one is left alone
+    assert applied({"_id": "p1", "seq": 1, "tags": ["a"]}, {"tags.0": "b"}) is None  # read back
