@@ -34,6 +34,7 @@ bench: deps
 	$(VENV)/bin/python bench/notify_fanout.py
 	$(VENV)/bin/python bench/link_lag.py
 	$(VENV)/bin/python bench/province.py
+	$(VENV)/bin/python bench/plenary.py
 	$(VENV)/bin/python bench/memory.py
 
 # Checks of the deployment files and the contracts (CI runs them after `make test`;

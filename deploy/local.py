@@ -136,9 +136,9 @@ def process_uptime(pid):
         return None
 
 
-def process_rss(pid):
-    """Resident memory in bytes of ``pid`` and every process under it (a
-    broker's node is several processes), from /proc; None if it does not run."""
+def process_tree(pid):
+    """``pid`` and every process under it (a broker's node is several), from
+    /proc."""
     children = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -149,12 +149,20 @@ def process_rss(pid):
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(entry.name))
-    total, todo, seen = 0, [pid], set()
+    out, todo = [], [pid]
     while todo:
         current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
+        if current not in out:
+            out.append(current)
+            todo += children.get(current, [])
+    return out
+
+
+def process_rss(pid):
+    """Resident memory in bytes of ``pid`` and every process under it; None
+    if it does not run."""
+    total = 0
+    for current in process_tree(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -162,8 +170,21 @@ def process_rss(pid):
         except (OSError, ValueError):
             if current == pid:
                 return None
-        todo += children.get(current, [])
     return total
+
+
+def process_cpu(pid):
+    """CPU seconds (user and system) used so far by ``pid`` and every
+    process under it; None if it does not run."""
+    total = 0
+    for current in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])   # utime, stime
+        except (OSError, ValueError, IndexError):
+            if current == pid:
+                return None
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for(condition, timeout, what, interval=0.2):
