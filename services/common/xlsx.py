@@ -1,11 +1,11 @@
-"""Spreadsheet exports: sheets of rows to XLSX bytes, and the HTTP response."""
+"""Spreadsheet exports: sheets of rows to XLSX bytes, and the HTTP response.
+
+openpyxl is imported on first use (16 MB a process pays only once someone
+exports a sheet)."""
 import io
 import re
 from urllib.parse import quote
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from werkzeug.wrappers import Response
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -13,6 +13,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def sheet_title(title):
     """A title Excel accepts: none of ``[]:*?/\\``, at most 31 characters."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     return re.sub(r"[\[\]:*?/\\]", "_", ILLEGAL_CHARACTERS_RE.sub("", str(title)))[:31] or "Sheet"
 
 
@@ -21,6 +22,8 @@ def _cell(sheet, value):
     read as a formula (what citizens and staff typed is shown, not run)."""
     if not isinstance(value, str):
         return value
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
     cell.data_type = "s"
     return cell
@@ -28,6 +31,7 @@ def _cell(sheet, value):
 
 def workbook(sheets):
     """``sheets`` is ``[(title, header, rows)]``; rows may be any iterable."""
+    from openpyxl import Workbook
     book = Workbook(write_only=True)
     for title, header, rows in sheets:
         sheet = book.create_sheet(sheet_title(title))

@@ -8,7 +8,6 @@ import io
 import re
 import zipfile
 
-from openpyxl import load_workbook
 
 from services.common.xlsx import workbook
 
@@ -112,6 +111,7 @@ def read_table(data, filename=""):
     if data[:4] == XLSX_MAGIC or filename.lower().endswith(".xlsx"):
         check_xlsx_size(data)
         try:
+            from openpyxl import load_workbook   # on first use: 16 MB
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception:
             raise RosterError("无法读取 XLSX 文件") from None

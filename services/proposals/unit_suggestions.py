@@ -4,9 +4,11 @@ proposals (并案 candidates), from Chinese text.
 Text is vectorised with scikit-learn's TF-IDF over character 2- and 3-grams,
 which needs no word segmentation and copes with the short, formulaic titles of
 proposals. Pure: callers pass the units and the platform's past assignments.
+
+scikit-learn is imported on first use: it is most of a proposals process's
+memory (about 80 MB), paid only once the office asks for a suggestion or for
+similar proposals (docs/performance.md).
 """
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import linear_kernel
 
 CO_WEIGHT = 0.4      # a past co-handling counts this much of a lead assignment
 TOPIC_WEIGHT = 0.35  # share of the score that comes from the unit's own topics
@@ -20,7 +22,13 @@ def proposal_text(p):
 
 
 def _vectoriser():
+    from sklearn.feature_extraction.text import TfidfVectorizer
     return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), sublinear_tf=True)
+
+
+def linear_kernel(a, b):
+    from sklearn.metrics.pairwise import linear_kernel as kernel
+    return kernel(a, b)
 
 
 def unit_profile(unit):
