@@ -35,6 +35,7 @@ bench: deps
 	$(VENV)/bin/python bench/link_lag.py
 	$(VENV)/bin/python bench/province.py
 	$(VENV)/bin/python bench/plenary.py
+	$(VENV)/bin/python bench/network.py
 	$(VENV)/bin/python bench/memory.py
 
 # Checks of the deployment files and the contracts (CI runs them after `make test`;

@@ -574,6 +574,49 @@ PLATFORMS = {
 }
 PAIR = ("county", "city")   # `make up`: the county 140428 and its city 140400, linked
 
+# The city's counties (GB/T 2260), for a simulated province's network beside
+# the default county 长子县 (140428): `define_network`.
+CITY_COUNTIES = [("140403", "潞州区"), ("140404", "上党区"), ("140405", "屯留区"),
+                 ("140406", "潞城区"), ("140423", "襄垣县"), ("140425", "平顺县"),
+                 ("140426", "黎城县"), ("140427", "壶关县"), ("140429", "武乡县"),
+                 ("140430", "沁县"), ("140431", "沁源县")]
+NETWORK_FILE = "platforms.json"
+
+
+def define_network(counties):
+    """The city and ``counties`` counties in all: the default county and the
+    city's others (``county-<org>``), on ports of their own; written to the
+    run directory, so every later command and the supervisor see them.
+    Returns the counties' platform names."""
+    if not 1 <= counties <= len(CITY_COUNTIES) + 1:
+        raise LaunchError(f"a network has 1 to {len(CITY_COUNTIES) + 1} counties")
+    extra = {}
+    for index, (org, org_name) in enumerate(CITY_COUNTIES[:counties - 1], start=1):
+        extra[f"county-{org}"] = dict(
+            PLATFORMS["county"], ORG_CODE=org, ORG_NAME=org_name,
+            http_base=8200 + 10 * index, amqp=5700 + index, amqps=5750 + index,
+            mgmt=15700 + index, prom=15750 + index, dist=25700 + index,
+            mongo=27100 + index, smtp=2600 + index)
+    names = ["county", *extra]
+    children = [PLATFORMS["county"], *extra.values()]
+    extra["city"] = dict(PLATFORMS["city"], CHILD_ORGS=",".join(
+        f"{c['ORG_CODE']}={c['ORG_NAME']}" for c in children))
+    RUN.mkdir(parents=True, exist_ok=True)
+    (RUN / NETWORK_FILE).write_text(json.dumps(extra, ensure_ascii=False))
+    PLATFORMS.update(extra)
+    return names
+
+
+def load_network():
+    """The platforms a run directory's network defined (none by default)."""
+    try:
+        PLATFORMS.update(json.loads((RUN / NETWORK_FILE).read_text()))
+    except (OSError, ValueError):
+        pass
+
+
+load_network()
+
 
 def default_ports():
     """Every port of the default platforms, named (``county amqp``)."""

@@ -119,3 +119,26 @@ def test_resident_memory_counts_a_process_and_those_under_it():
     finally:
         child.communicate(b"")
     assert process_rss(child.pid) is None
+
+
+def test_a_network_of_counties_gets_ports_of_its_own_and_the_city_knows_them(tmp_path,
+                                                                             monkeypatch):
+    from deploy import local
+    monkeypatch.setattr(local, "RUN", tmp_path)
+    monkeypatch.setattr(local, "PLATFORMS", {k: dict(v) for k, v in local.PLATFORMS.items()})
+    names = local.define_network(3)
+    assert names == ["county", "county-140403", "county-140404"]
+    assert local.PLATFORMS["city"]["CHILD_ORGS"] == "140428=长子县,140403=潞州区,140404=上党区"
+    ports = [spec[k] for spec in local.PLATFORMS.values() for k in local.PORT_KEYS
+             if k in spec and k != "http_base"] + [
+        spec["http_base"] + offset for spec in local.PLATFORMS.values()
+        for offset in local.SERVICES.values()]
+    assert len(ports) == len(set(ports))          # no two parts share a port
+    assert local.check_shift(0) == 0
+    # a later command in the same run directory sees the same network
+    monkeypatch.setattr(local, "PLATFORMS", {k: v for k, v in local.PLATFORMS.items()
+                                             if not k.startswith("county-")})
+    local.load_network()
+    assert local.PLATFORMS["county-140404"]["ORG_NAME"] == "上党区"
+    with pytest.raises(local.LaunchError):
+        local.define_network(13)

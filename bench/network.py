@@ -1,0 +1,358 @@
+"""A simulated province's network on this machine: the city (with the
+provincial platform's simulator) and N counties, each a whole platform with
+its own broker and database, linked to the city over federation.
+
+The counties are brought up in steps (``--steps``, e.g. 2, 5 and 10); at
+each step, once idle, the resident memory of every platform is summed, and
+the memory per added county is the slope of a straight line fitted through
+those points. Then each county gets a roster (``--roster`` members, whose
+copies go to the city) and, for ``--seconds``, the work of a year compressed
+into that time: 社情民意 items written by members and reported to the city
+(``--opinions-per-year``), roster changes (``--roster-changes-per-year``),
+and a plenary burst at the first county (``--burst`` proposals in
+``--burst-seconds``).
+
+It prints per county the linked-event lag at the city (the county's write
+→ the event on the city's broker, through outbox, relay and federation),
+p50/p99, beside the raw federation hop on the same brokers; the city
+broker's and the whole machine's CPU; and, at the end, what the city holds
+against what each county sent: nothing lost, nothing doubled.
+
+Every loop is bounded in count and time; every platform is stopped at the
+end.
+
+    .venv/bin/python bench/network.py [--counties 10] [--steps 2,5,10] [--seconds 300]
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counties", type=int, default=10)
+    parser.add_argument("--steps", default="2,5,10", help="county counts to measure memory at")
+    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--roster", type=int, default=40)
+    parser.add_argument("--opinions-per-year", type=int, default=120)
+    parser.add_argument("--roster-changes-per-year", type=int, default=40)
+    parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--burst-seconds", type=float, default=20)
+    parser.add_argument("--settle-seconds", type=float, default=20)
+    args = parser.parse_args()
+    steps = sorted({int(s) for s in args.steps.split(",") if s} | {args.counties})
+    if steps[-1] > args.counties:
+        sys.exit("--steps beyond --counties")
+    os.environ["ZHZX_RUN_DIR"] = tempfile.mkdtemp(prefix="zhzx-bench-network-")
+    from deploy import local
+    from tests.support import free_shift
+    names = local.define_network(args.counties)
+    os.environ["ZHZX_PORT_SHIFT"] = str(free_shift(3900))
+    started = []
+    try:
+        run(args, steps, names, started)
+    finally:
+        for name in reversed(started):
+            try:
+                local.down(name, out=lambda *_: None)
+            except local.LaunchError as exc:
+                print(f"stopping {name}: {exc}")
+        local.stop_idle_epmd()
+
+
+def platform_memory(local, names):
+    from deploy import supervise
+    return sum(supervise.status(name)["rss_bytes"] or 0 for name in names)
+
+
+def fit(points):
+    """Least squares ``y = a + b x`` through ``points``."""
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    b = sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
+    return my - b * mx, b
+
+
+class Tap(threading.Thread):
+    """The bench's own queue on the city broker's ``zhzx.up``, bound like
+    the city's services: when each linked event arrives, by its origin."""
+
+    def __init__(self, amqp_uri, city_org):
+        super().__init__(daemon=True)
+        self.amqp_uri, self.city_org = amqp_uri, city_org
+        self.lags = defaultdict(list)        # origin -> seconds
+        self.ids = defaultdict(int)          # event id -> times received
+        self.stop, self.ready = threading.Event(), threading.Event()
+
+    def run(self):
+        from kombu import Connection, Exchange, Queue
+        queue = Queue("bench.network.tap", Exchange("zhzx.up", type="topic", durable=True),
+                      routing_key=f"{self.city_org}.#", auto_delete=True)
+
+        def on_message(body, message):
+            message.ack()
+            if not isinstance(body, dict) or "occurred_at" not in body:
+                return   # the raw hop's messages, measured on their own
+            now = datetime.now(timezone.utc)
+            occurred = datetime.fromisoformat(body["occurred_at"].replace("Z", "+00:00"))
+            self.lags[body["origin"]].append((now - occurred).total_seconds())
+            self.ids[body["event_id"]] += 1
+
+        with Connection(self.amqp_uri) as conn:
+            with conn.Consumer([queue], callbacks=[on_message]):
+                self.ready.set()
+                deadline = time.monotonic() + 7200
+                while not self.stop.is_set() and time.monotonic() < deadline:
+                    try:
+                        conn.drain_events(timeout=0.2)
+                    except TimeoutError:
+                        pass
+
+
+def raw_hop(county_uri, city_uri, city_org, count=200):
+    """The raw federation hop in the same network: a message published on a
+    county broker's ``zhzx.up`` → received on the city broker, no services."""
+    from kombu import Connection, Exchange, Producer, Queue
+    up = Exchange("zhzx.up", type="topic", durable=True)
+    queue = Queue("bench.network.raw", up, routing_key=f"{city_org}.bench.raw", auto_delete=True)
+    seen = {}
+    with Connection(city_uri) as city, Connection(county_uri) as county:
+        def on_message(body, message):
+            seen[body["n"]] = time.perf_counter() - body["sent"]
+            message.ack()
+        with city.Consumer([queue], callbacks=[on_message]):
+            producer = Producer(county.channel())
+            deadline = time.monotonic() + 120
+            # the binding reaches the county's side of the federation first
+            while not seen and time.monotonic() < deadline:
+                producer.publish({"n": -1, "sent": time.perf_counter()}, exchange=up,
+                                 routing_key=f"{city_org}.bench.raw", serializer="json")
+                try:
+                    city.drain_events(timeout=1)
+                except TimeoutError:
+                    pass
+            seen.clear()
+            for n in range(count):
+                producer.publish({"n": n, "sent": time.perf_counter()}, exchange=up,
+                                 routing_key=f"{city_org}.bench.raw", serializer="json")
+                while n not in seen and time.monotonic() < deadline:
+                    try:
+                        city.drain_events(timeout=1)
+                    except TimeoutError:
+                        pass
+    return list(seen.values())
+
+
+def run(args, steps, names, started):
+    import httpx
+    import pymongo
+    from bench.local_infra import percentile
+    from deploy import local
+    from deploy.cli import _link_refs
+    from deploy.demo_data import members as demo
+    from services.common import federation
+    from services.common.auth import issue_token
+
+    def token(name, role):
+        return issue_token(local.own_secrets(name)["JWT_SECRET"],
+                           org=local.PLATFORMS[name]["ORG_CODE"], roles=[role], sub=role)
+
+    def cpu(part_pids):
+        return sum(local.process_cpu(pid) or 0 for pid in part_pids)
+
+    quiet = lambda *_: None  # noqa: E731
+    t0 = time.monotonic()
+    local.up("city", demo=False, out=quiet)
+    started.append("city")
+    print(f"city up in {time.monotonic() - t0:.0f} s")
+    memory = []
+    for name in names:
+        t = time.monotonic()
+        local.up(name, demo=False, out=quiet)
+        started.append(name)
+        refs = _link_refs(argparse.Namespace(county=name, city="city", county_mgmt=None))
+        local.register_link_keys(name, "city")   # before the link (see zhzx link)
+        federation.link(refs[0], refs[1], county_org=refs[2], city_org=refs[3])
+        counties = len(started) - 1
+        print(f"county {local.PLATFORMS[name]['ORG_CODE']} {local.PLATFORMS[name]['ORG_NAME']}"
+              f" up and linked in {time.monotonic() - t:.0f} s ({counties} counties)")
+        if counties in steps:
+            time.sleep(args.settle_seconds)   # idle: start-up work done
+            memory.append((counties, platform_memory(local, started)))
+            print(f"  memory of the network with {counties} counties: "
+                  f"{memory[-1][1] / 2 ** 20:.0f} MB")
+    counties = names
+    orgs = {name: local.PLATFORMS[name]["ORG_CODE"] for name in counties}
+    city_org = local.PLATFORMS["city"]["ORG_CODE"]
+    city_broker = local.platform_parts("city")[1]
+    city_uri = city_broker.uri_for(*local.broker_admin("city"))
+    tap = Tap(city_uri, city_org)
+    tap.start()
+    tap.ready.wait(30)
+
+    # each county's roster, whose copies go to the city
+    rosters = {}
+    with httpx.Client(timeout=120) as client:
+        for name in counties:
+            rows = demo.members(args.roster, seed=int(orgs[name]))
+            resp = client.post(local.service_url(name, "members", "/api/v1/members/import"),
+                               content=demo.roster_csv(rows),
+                               headers={"Authorization": f"Bearer {token(name, 'admin')}",
+                                        "Content-Type": "text/csv"})
+            resp.raise_for_status()
+            rosters[name] = [m["id"] for m in client.get(
+                local.service_url(name, "members", f"/api/v1/members?limit={args.roster}"),
+                headers={"Authorization": f"Bearer {token(name, 'admin')}"}).json()["items"]]
+    mongo = pymongo.MongoClient(f"mongodb://127.0.0.1:{local.platform_spec('city')['mongo']}/")
+    linked = mongo["zhzx_members"]["linked_members"]
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and linked.count_documents({}) < args.roster * len(counties):
+        time.sleep(1)
+    print(f"rosters: {linked.count_documents({})} of {args.roster * len(counties)} "
+          "memberships copied to the city")
+    tap.lags.clear()
+
+    # a year's work compressed into --seconds
+    from deploy import supervise
+    city_parts = {row["part"]: row["pid"] for row in supervise.status("city")["parts"]}
+    all_pids = [row["pid"] for name in started for row in supervise.status(name)["parts"]
+                if row["pid"]]
+    cpu_city_broker, cpu_all = cpu([city_parts["broker"]]), cpu(all_pids)
+    reported, changed, errors = defaultdict(int), defaultdict(int), []
+    lock = threading.Lock()
+
+    def county_work(name, rng):
+        client = httpx.Client(timeout=30)
+        admin = {"Authorization": f"Bearer {token(name, 'admin')}"}
+        url = lambda service, path: local.service_url(name, service, path)  # noqa: E731
+        ops = ([("opinion", args.opinions_per_year), ("roster", args.roster_changes_per_year)])
+        schedule = sorted((rng.uniform(0, args.seconds), kind) for kind, per_year in ops
+                          for _ in range(per_year))
+        began = time.monotonic()
+        for at, kind in schedule:
+            time.sleep(max(0.0, began + at - time.monotonic()))
+            try:
+                if kind == "opinion":
+                    author = rng.choice(rosters[name])
+                    resp = client.post(url("liaison", "/api/v1/opinions"), json={
+                        "title": "关于加强农村饮水安全保障的建议", "content": "建议……"},
+                        headers={"Authorization": f"Bearer {token(name, f'member:{author}')}"})
+                    resp.raise_for_status()
+                    oid = resp.json()["id"]
+                    for action, data in (("accept", {}), ("issue", {}),
+                                         ("report", {"level": "city"})):
+                        client.post(url("liaison", f"/api/v1/opinions/{oid}/actions/{action}"),
+                                    json=data, headers=admin).raise_for_status()
+                    with lock:
+                        reported[name] += 1
+                else:
+                    member = rng.choice(rosters[name])
+                    client.patch(url("members", f"/api/v1/members/{member}"), json={
+                        "committees": [rng.choice(["提案委", "经济委", "社会法制委"])]},
+                        headers=admin).raise_for_status()
+                    with lock:
+                        changed[name] += 1
+            except httpx.HTTPError as exc:
+                with lock:
+                    errors.append(f"{name} {kind}: {exc}")
+        client.close()
+
+    def burst(name):
+        client = httpx.Client(timeout=30)
+        time.sleep(args.seconds / 3)
+        began = time.monotonic()
+        for i in range(args.burst):
+            time.sleep(max(0.0, began + i * args.burst_seconds / args.burst - time.monotonic()))
+            lead = rosters[name][i % len(rosters[name])]
+            member = {"Authorization": f"Bearer {token(name, f'member:{lead}')}"}
+            try:
+                resp = client.post(local.service_url(name, "proposals", "/api/v1/proposals"),
+                                   json={"kind": "member", "type": "interim",
+                                         "title": "关于推进县域医共体建设的建议",
+                                         "situation": "……", "analysis": "……",
+                                         "suggestions": "……", "category": "livelihood"},
+                                   headers=member)
+                resp.raise_for_status()
+                client.post(local.service_url(
+                    name, "proposals", f"/api/v1/proposals/{resp.json()['id']}/actions/submit"),
+                    json={}, headers=member).raise_for_status()
+            except httpx.HTTPError as exc:
+                with lock:
+                    errors.append(f"{name} burst: {exc}")
+        client.close()
+
+    began = time.monotonic()
+    workers = [threading.Thread(target=county_work, args=(name, random.Random(orgs[name])))
+               for name in counties] + [threading.Thread(target=burst, args=(counties[0],))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(args.seconds + 300)
+    elapsed = time.monotonic() - began
+    cpu_city_broker = (cpu([city_parts["broker"]]) - cpu_city_broker) / elapsed
+    cpu_all = (cpu(all_pids) - cpu_all) / elapsed
+
+    # what the city holds against what was sent
+    opinions = mongo["zhzx_liaison"]["opinions"]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and opinions.count_documents(
+            {"source.org": {"$in": list(orgs.values())}}) < sum(reported.values()):
+        time.sleep(1)
+    county_uri = local.platform_parts(counties[-1])[1].uri_for(
+        *local.broker_admin(counties[-1]))
+    raw = raw_hop(county_uri, city_uri, city_org)
+    tap.stop.set()
+
+    def ms(values, q):
+        return f"{percentile(values, q) * 1000:7.1f}" if values else "      -"
+
+    print(f"\n{len(counties)} counties for {elapsed:.0f} s (a year's work each: "
+          f"{args.opinions_per_year} 社情民意 items, {args.roster_changes_per_year} roster "
+          f"changes; a plenary burst of {args.burst} proposals at {orgs[counties[0]]})")
+    print("county   items  city has  roster changes  lag at the city p50 / p99 ms")
+    lost = 0
+    for name in counties:
+        org = orgs[name]
+        has = opinions.count_documents({"source.org": org})
+        lost += abs(has - reported[name])
+        copies = linked.count_documents({"org": org})
+        lost += abs(copies - args.roster)
+        print(f"{org}  {reported[name]:6d}  {has:8d}  {changed[name]:14d}   "
+              f"{ms(tap.lags[org], 50)} / {ms(tap.lags[org], 99)}   "
+              f"(roster copies at the city {copies}/{args.roster})")
+    everything = [v for values in tap.lags.values() for v in values]
+    print(f"all      {sum(reported.values()):6d}  "
+          f"{opinions.count_documents({'source.org': {'$in': list(orgs.values())}}):8d}  "
+          f"{sum(changed.values()):14d}   {ms(everything, 50)} / {ms(everything, 99)}")
+    print(f"raw federation hop, same brokers: p50 {ms(raw, 50)} ms, p99 {ms(raw, 99)} ms "
+          f"({len(raw)} messages)")
+    print(f"linked events received at the city more than once: "
+          f"{sum(1 for n in tap.ids.values() if n > 1)} of {len(tap.ids)}")
+    print(f"lost or doubled at the city: {lost}")
+    print(f"CPU: city broker {cpu_city_broker:.0%} of a core; every platform together "
+          f"{cpu_all:.0%} (2 cores = 200 %)")
+    if len(memory) >= 2:
+        a, b = fit(memory)
+        print("memory: " + ", ".join(f"{n} counties {m / 2 ** 20:.0f} MB" for n, m in memory)
+              + f"; fit: {a / 2 ** 20:.0f} MB + {b / 2 ** 20:.0f} MB per county")
+    print(f"errors: {len(errors)}")
+    for error in errors[:10]:
+        print(f"  {error}")
+    print(json.dumps({"memory": memory}))
+
+
+if __name__ == "__main__":
+    main()
