@@ -137,7 +137,9 @@ class Load:
     def step(self, attempt, applied=None):
         """``attempt()`` → response; retried on 503 or no answer. A retry of a
         request that got no answer may meet the effect of the first one (a
-        process killed after its write, before its answer): a refusal then
+        process killed after its write, before its answer), and so may one
+        that got a 503 (the database killed after it applied the write,
+        before it replied, so the service could not know): a refusal then
         counts as done when ``applied()`` sees the effect."""
         deadline = time.monotonic() + self.step_seconds
         unanswered = False
@@ -152,7 +154,7 @@ class Load:
             if resp is not None and resp.status_code < 500:
                 assert resp.status_code < 300, (resp.status_code, resp.text)
                 return resp
-            unanswered = unanswered or resp is None
+            unanswered = unanswered or resp is None or resp.status_code == 503
             assert resp is None or resp.status_code == 503, (resp.status_code, resp.text)
             self.refused += 1
             time.sleep(0.2)   # a client's pause before trying again
