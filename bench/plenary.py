@@ -11,7 +11,8 @@ its own), lets it settle, then within ``--seconds`` (60):
   few seconds later.
 
 It prints HTTP p50/p99 per endpoint, submit → the co-signer's inbox
-notification p50/p99, the meeting notice's fan-out, the outbox backlog's
+notification p50/p99, the whole pipeline (the write → the event applied by
+each of two consumers: notify's inbox and members' 履职档案), the meeting notice's fan-out, the outbox backlog's
 peak and the time to drain it after the burst, and the errors; each beside
 the same measure on the idle platform just before the burst (the baseline).
 Every loop is bounded in count and time; the platform is stopped at the end.
@@ -43,6 +44,7 @@ from tests.support import free_shift  # noqa: E402
 PLATFORM = "county"
 SERVICES = ("members", "proposals", "liaison", "notify")
 COSIGN_RULE, NOTICE_RULE = "proposal-cosign", "meeting-notice"
+RECORD_CONSUMER = "members.record"   # services/members/entrypoints.py
 TOPICS = ["关于加强农村学校教师队伍建设的建议", "关于推进县域医共体建设的建议",
           "关于加快农村供水管网改造的建议", "关于促进特色农产品品牌建设的建议",
           "关于完善城乡居民养老服务体系的建议", "关于加强历史文化街区保护的建议"]
@@ -81,9 +83,13 @@ class Watcher(threading.Thread):
     every ``every`` s (the figures are upper bounds by that much). The outbox
     backlog is sampled every ``backlog_every`` s."""
 
-    def __init__(self, amqp_uri, db, outboxes, every=0.05, backlog_every=0.25):
+    def __init__(self, amqp_uri, db, members_db, outboxes, every=0.05, backlog_every=0.25):
         super().__init__(daemon=True)
         self.amqp_uri, self.db, self.outboxes = amqp_uri, db, outboxes
+        self.members_db = members_db
+        self.occurred = {}        # (rule, aggregate_id, recipient) -> the event's occurred_at
+        self.records = {}         # members' inbox claim of a proposal.submitted -> occurred_at
+        self.applied = {}         # that claim -> time.time() it was seen done
         self.every, self.backlog_every = every, backlog_every
         self.expected = {}        # notification id -> (rule, aggregate_id, recipient)
         self.seen = {}            # (rule, aggregate_id, recipient) -> time.time()
@@ -100,17 +106,27 @@ class Watcher(threading.Thread):
                         routing_key="proposal.cosign_requested", auto_delete=True),
                   Queue("bench.plenary.notice", Exchange("members.events", type="topic",
                                                          durable=True),
-                        routing_key="meeting.notice_due", auto_delete=True)]
+                        routing_key="meeting.notice_due", auto_delete=True),
+                  Queue("bench.plenary.submitted", Exchange("proposals.events", type="topic",
+                                                            durable=True),
+                        routing_key="proposal.submitted", auto_delete=True)]
 
         def on_event(body, message):
+            occurred = datetime.fromisoformat(body["occurred_at"].replace("Z", "+00:00"))
+            if body["type"] == "proposal.submitted":   # applied by members' 履职档案
+                with self.lock:
+                    self.records[f"{RECORD_CONSUMER}:{body['event_id']}"] = occurred.timestamp()
+                message.ack()
+                return
             payload = body.get("payload") or {}
             rule, people = ((COSIGN_RULE, payload.get("invited")) if body["type"].startswith(
                 "proposal.") else (NOTICE_RULE, payload.get("invitees")))
             with self.lock:
                 for person in people or ():
                     recipient = f"member:{person}"
-                    self.expected[notification_id(body["event_id"], rule, recipient)] = (
-                        rule, body["aggregate_id"], recipient)
+                    key = (rule, body["aggregate_id"], recipient)
+                    self.expected[notification_id(body["event_id"], rule, recipient)] = key
+                    self.occurred[key] = occurred.timestamp()
             message.ack()
 
         with Connection(self.amqp_uri) as conn:
@@ -135,6 +151,12 @@ class Watcher(threading.Thread):
                 for n in self.db["notifications"].find(
                         {"_id": {"$in": outstanding[start:start + 200]}}, {"_id": 1}):
                     self.seen[self.expected[n["_id"]]] = now
+            with self.lock:
+                claims = [k for k in self.records if k not in self.applied]
+            for start in range(0, len(claims), 200):
+                for c in self.members_db["inbox"].find(
+                        {"_id": {"$in": claims[start:start + 200]}, "state": "done"}, {"_id": 1}):
+                    self.applied[c["_id"]] = now
             if now - sampled >= self.backlog_every:
                 sampled = now
                 self.backlog.append((now, waiting(self.outboxes)))
@@ -212,7 +234,7 @@ def run(args, run_dir):
         sys.exit("the demo platform did not settle within 300 s")
     admin_user, admin_password = local.broker_admin(PLATFORM)
     watcher = Watcher(local.platform_parts(PLATFORM)[1].uri_for(admin_user, admin_password),
-                      mongo["zhzx_notify"], outboxes)
+                      mongo["zhzx_notify"], mongo["zhzx_members"], outboxes)
     watcher.start()
     watcher.ready.wait(30)
 
@@ -313,6 +335,7 @@ def run(args, run_dir):
     cpu = {part: (local.process_cpu(pid) or 0) - cpu_before[part] for part, pid in parts.items()}
     wanted = [(COSIGN_RULE, pid, f"member:{c}") for pid, cs, _ in submitted for c in cs]
     bounded_wait(lambda: all(k in watcher.seen for k in wanted), 60)
+    bounded_wait(lambda: all(k in watcher.applied for k in list(watcher.records)), 60)
     noticed = [t for (rule, agg, _), t in watcher.seen.items()
                if rule == NOTICE_RULE and agg == meeting_id]
     watcher.stop.set()
@@ -323,6 +346,12 @@ def run(args, run_dir):
                 for pid, cs, at in subs for c in cs
                 if (COSIGN_RULE, pid, f"member:{c}") in watcher.seen]
 
+    # the pipeline, by consumer: the write (occurred_at) → applied
+    to_inbox = [t - watcher.occurred[k] for k, t in watcher.seen.items()
+                if k[0] == COSIGN_RULE and k in watcher.occurred
+                and started <= watcher.occurred[k] <= ended]
+    to_record = [t - watcher.records[k] for k, t in watcher.applied.items()
+                 if started <= watcher.records[k] <= ended]
     burst = latencies(submitted)
     base = latencies(idle_submitted)
     peak = max((b for t, b in watcher.backlog if started <= t <= ended), default=0)
@@ -338,6 +367,11 @@ def run(args, run_dir):
     print(f"submit → co-signer's inbox   {len(burst):5d} {ms(percentile(burst or [0], 50))} "
           f"{ms(percentile(burst or [0], 99))} | {len(base):4d} {ms(percentile(base or [0], 50))}"
           f" {ms(percentile(base or [0], 99))}   (missing: {len(wanted) - len(burst)})")
+    print(f"write → applied, by consumer of proposals' events during the burst: notify's "
+          f"inbox p50 {ms(percentile(to_inbox or [0], 50))}, p99 "
+          f"{ms(percentile(to_inbox or [0], 99))} ({len(to_inbox)}); members' 履职档案 p50 "
+          f"{ms(percentile(to_record or [0], 50))}, p99 {ms(percentile(to_record or [0], 99))}"
+          f" ({len(to_record)})")
     print(f"meeting notice: {len(noticed)} of {len(roster)} members' inboxes in "
           f"{(max(noticed) - notice_at) if noticed else float('nan'):.2f} s")
     print(f"outbox backlog: peak {peak} events during the burst; "
