@@ -23,13 +23,10 @@ channel whose delivery tags cannot be confused with the old one's.
 Written on kombu and py-amqp (both already under nameko): py-amqp's own
 confirm mode waits for each message in turn, which is what this replaces.
 """
-import logging
 import time
 from collections import namedtuple
 
 from kombu import Connection, Producer
-
-log = logging.getLogger(__name__)
 
 CONFIRMED, RETURNED, NACKED, UNCONFIRMED = "confirmed", "returned", "nacked", "unconfirmed"
 SETTLED = (CONFIRMED, RETURNED)

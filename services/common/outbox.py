@@ -87,7 +87,7 @@ class Aggregates:
         doc = dict(doc)
         doc["seq"] = max((e["seq"] for e in events), default=1)
         doc[OUTBOX] = {e["event_id"]: e for e in events}
-        doc[PENDING] = 1 if events else 0
+        doc[PENDING] = PENDING_NOW if events else 0
         return doc
 
     def create(self, doc, events):
@@ -115,7 +115,7 @@ class Aggregates:
         for e in events:
             update["$set"][f"{OUTBOX}.{e['event_id']}"] = e
         if events:
-            update["$set"][PENDING] = 1
+            update["$set"][PENDING] = PENDING_NOW
             Aggregates.written += len(events)
         if unset:
             update["$unset"] = {name: "" for name in unset}
@@ -154,7 +154,7 @@ def applied(doc, fields, events=(), unset=()):
             target.pop(last, None)
     new["seq"] = max((e["seq"] for e in events), default=doc["seq"])
     if events:
-        new[PENDING] = 1
+        new[PENDING] = PENDING_NOW
     return new
 
 
