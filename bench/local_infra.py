@@ -50,3 +50,20 @@ def wait(condition, limit_s, every=0.05):
             return value
         time.sleep(every)
     raise SystemExit(f"gave up after {limit_s}s")
+
+
+def consume(amqp_uri, queues, on_message, stop, ready=None, limit_s=7200):
+    """Consume ``queues`` with ``on_message(body, message)`` until ``stop``
+    (a threading.Event) is set, at most ``limit_s``; ``ready`` is set once
+    the queues are bound."""
+    from kombu import Connection
+    with Connection(amqp_uri) as conn:
+        with conn.Consumer(queues, callbacks=[on_message]):
+            if ready is not None:
+                ready.set()
+            deadline = time.monotonic() + limit_s
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=0.2)
+                except TimeoutError:
+                    pass

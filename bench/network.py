@@ -98,7 +98,8 @@ class Tap(threading.Thread):
         self.stop, self.ready = threading.Event(), threading.Event()
 
     def run(self):
-        from kombu import Connection, Exchange, Queue
+        from kombu import Exchange, Queue
+        from bench.local_infra import consume
         queue = Queue("bench.network.tap", Exchange("zhzx.up", type="topic", durable=True),
                       routing_key=f"{self.city_org}.#", auto_delete=True)
 
@@ -111,15 +112,7 @@ class Tap(threading.Thread):
             self.lags[body["origin"]].append((now - occurred).total_seconds())
             self.ids[body["event_id"]] += 1
 
-        with Connection(self.amqp_uri) as conn:
-            with conn.Consumer([queue], callbacks=[on_message]):
-                self.ready.set()
-                deadline = time.monotonic() + 7200
-                while not self.stop.is_set() and time.monotonic() < deadline:
-                    try:
-                        conn.drain_events(timeout=0.2)
-                    except TimeoutError:
-                        pass
+        consume(self.amqp_uri, [queue], on_message, self.stop, self.ready)
 
 
 def raw_hop(county_uri, city_uri, city_org, count=200):

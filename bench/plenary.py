@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import pymongo  # noqa: E402
 
-from bench.local_infra import percentile  # noqa: E402
+from bench.local_infra import consume, percentile  # noqa: E402
 from tests.support import free_shift  # noqa: E402
 
 PLATFORM = "county"
@@ -99,7 +99,7 @@ class Watcher(threading.Thread):
         self.ready = threading.Event()
 
     def tap(self):
-        from kombu import Connection, Exchange, Queue
+        from kombu import Exchange, Queue
         from services.notify.rules import notification_id
         queues = [Queue("bench.plenary.cosign", Exchange("proposals.events", type="topic",
                                                          durable=True),
@@ -129,14 +129,7 @@ class Watcher(threading.Thread):
                     self.occurred[key] = occurred.timestamp()
             message.ack()
 
-        with Connection(self.amqp_uri) as conn:
-            with conn.Consumer(queues, callbacks=[on_event]):
-                self.ready.set()
-                while not self.stop.is_set():
-                    try:
-                        conn.drain_events(timeout=0.2)
-                    except TimeoutError:
-                        pass
+        consume(self.amqp_uri, queues, on_event, self.stop, self.ready)
 
     def run(self):
         threading.Thread(target=self.tap, daemon=True).start()
