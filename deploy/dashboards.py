@@ -86,7 +86,8 @@ def platform():
             f"max by (service) (zhzx_outbox_backlog{{{NS}}})", "{{service}}"), (
             f"max by (service) (zhzx_link_backlog_events{{{NS}}})", "联动 {{service}}"))) \
         .with_panel(series("后台任务的持有者（租约）", "short", (
-            f"sum by (duty, pod) (zhzx_lease_held{{{NS}}}) > 0", "{{duty}} {{pod}}"))) \
+            f"sum by (service, duty, pod) (zhzx_lease_held{{{NS}}}) > 0",
+            "{{service}} {{duty}} {{pod}}"))) \
         .with_panel(series("通知发送（按渠道与结果）", "ops", (
             f"sum by (channel, outcome) (rate(zhzx_notify_deliveries_total{{{NS}}}[5m]))",
             "{{channel}} {{outcome}}"))) \

@@ -43,9 +43,10 @@ from .mongo import connect, database_name
 log = logging.getLogger(__name__)
 
 LEASES = "leases"
-HELD = Gauge("zhzx_lease_held", "1 while this replica holds the duty's lease", ["duty"])
+HELD = Gauge("zhzx_lease_held", "1 while this replica holds the duty's lease",
+             ["service", "duty"])
 TOKEN = Gauge("zhzx_lease_token", "The fencing token of the duty's lease as this replica "
-                                  "last saw it", ["duty"])
+                                  "last saw it", ["service", "duty"])
 
 
 def _iso(moment):
@@ -62,8 +63,9 @@ class Lease:
     """The lease of ``duty`` in ``collection`` for ``holder``."""
 
     def __init__(self, collection, duty, holder, seconds=15.0, margin=0.8,
-                 clock=datetime.utcnow, monotonic=time.monotonic):
+                 clock=datetime.utcnow, monotonic=time.monotonic, service=""):
         self.collection, self.duty, self.holder = collection, duty, holder
+        self.service = service   # the metrics' label: services may share a process
         self.seconds, self.margin = float(seconds), float(margin)
         self.clock, self.monotonic = clock, monotonic
         self.token = None      # while held
@@ -95,13 +97,13 @@ class Lease:
             if self.token is not None:
                 log.info("lease %s lost by %s", self.duty, self.holder)
             self.token, self.deadline = None, 0.0
-            HELD.labels(self.duty).set(0)
+            HELD.labels(self.service, self.duty).set(0)
             return None
         if self.token != token:
             log.info("lease %s taken by %s (token %s)", self.duty, self.holder, token)
         self.token, self.deadline = token, started + self.seconds * self.margin
-        HELD.labels(self.duty).set(1)
-        TOKEN.labels(self.duty).set(token)
+        HELD.labels(self.service, self.duty).set(1)
+        TOKEN.labels(self.service, self.duty).set(token)
         return token
 
     def _hold(self, now, expires):
@@ -137,7 +139,7 @@ class Lease:
         except Exception:   # noqa: BLE001  expiry does the same, later
             pass
         self.token, self.deadline = None, 0.0
-        HELD.labels(self.duty).set(0)
+        HELD.labels(self.service, self.duty).set(0)
 
 
 class Duties(DependencyProvider):
@@ -175,7 +177,8 @@ class Duties(DependencyProvider):
 
     def lease(self, name):
         if name not in self._leases:
-            self._leases[name] = Lease(self._db[LEASES], name, self.holder, self.seconds)
+            self._leases[name] = Lease(self._db[LEASES], name, self.holder, self.seconds,
+                                       service=self.service)
         return self._leases[name]
 
     def stop(self):

@@ -211,7 +211,7 @@ class OutboxRelay(DependencyProvider):
         self._signer = None
         # one relay per platform publishes, however many replicas run
         self.lease = Lease(self._db[LEASES], "outbox", holder_id(),
-                           float(config.get("LEASE_SECONDS", 15)))
+                           float(config.get("LEASE_SECONDS", 15)), service=self.service)
 
     @property
     def signer(self):

@@ -74,7 +74,8 @@ class StatisticsRollup(DependencyProvider):
         self._stop = threading.Event()
         self._gt = None
         self.lease = Lease(self._db[LEASES], f"rollup.{self.kind}", holder_id(),
-                           float(config.get("LEASE_SECONDS", 15)))
+                           float(config.get("LEASE_SECONDS", 15)),
+                           service=self.container.service_name)
 
     def start(self):
         if self.identity.uplink:
