@@ -8,7 +8,7 @@ NX_VERSION := 0.8.1
 .PHONY: up down test deps system-deps unit bench check clean soak status
 
 up: deps
-	$(VENV)/bin/zhzx up --pair
+	$(VENV)/bin/zhzx up --pair --one-process
 
 down:
 	@if [ -x $(VENV)/bin/zhzx ]; then $(VENV)/bin/zhzx down --pair; else echo "nothing to stop"; fi

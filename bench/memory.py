@@ -1,11 +1,13 @@
 """Resident memory of a platform idle after `zhzx up` (demo data loaded):
-each process — broker, database, SMTP sink, each service — and the total,
-printed beside a baseline measured in the same run: a bare Python process
-that imports nameko and nothing of ours, the floor every service pays.
+each process — broker, database, SMTP sink, the services — and the total,
+for the two shapes of a local platform: one process per service (`zhzx up`)
+and the services in one process (`zhzx up --one-process`), beside a baseline
+measured in the same run: a bare Python process that imports nameko and
+nothing of ours, the floor every service process pays.
 
 Starts the county platform in a run directory and on ports of its own
-(`zhzx up`, shifted), waits for it to settle, measures, and stops it; bounded
-in time.
+(shifted), once per shape, waits for it to settle, measures, and stops it;
+bounded in time.
 
     .venv/bin/python bench/memory.py [--settle-seconds 30] [--platform county]
 """
@@ -44,15 +46,14 @@ def baseline():
         proc.communicate("")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--platform", default="county")
-    parser.add_argument("--settle-seconds", type=float, default=30)
-    args = parser.parse_args()
+def measure(shape, args, floor):
+    """Starts the platform (``shape``: per-service or one-process), lets it
+    settle, prints each part's RSS and returns the total; stops it."""
     run = Path(tempfile.mkdtemp(prefix="zhzx-bench-memory-"))
     env = dict(os.environ, ZHZX_RUN_DIR=str(run), ZHZX_PORT_SHIFT=str(free_shift(3400)))
     zhzx = [str(BIN / "zhzx")]
-    up = subprocess.run(zhzx + ["up", "--platform", args.platform], env=env, cwd=ROOT,
+    extra = ["--one-process"] if shape == "one-process" else []
+    up = subprocess.run(zhzx + ["up", "--platform", args.platform, *extra], env=env, cwd=ROOT,
                         capture_output=True, text=True, timeout=900)
     if up.returncode:
         sys.exit(up.stdout + up.stderr)
@@ -61,22 +62,36 @@ def main():
         report = json.loads(subprocess.run(
             zhzx + ["status", "--platform", args.platform, "--json"], env=env, cwd=ROOT,
             capture_output=True, text=True, timeout=120).stdout)[0]
-        floor = baseline()
         services = [r for r in report["parts"] if r["part"] not in
                     ("broker", "mongo", "mail", "province")]
-        print(f"resident memory of the {args.platform} platform, idle after zhzx up "
-              f"(demo loaded); baseline: Python with nameko imported {megabytes(floor)}")
+        print(f"\nthe {args.platform} platform idle after zhzx up{''.join(' ' + e for e in extra)}"
+              f" (demo loaded), services {'in one process' if extra else 'one process each'}:")
         for row in report["parts"]:
-            extra = f"  {row['rss_bytes'] / floor:4.1f}× baseline" if row in services else ""
-            print(f"  {row['part']:<11} {megabytes(row['rss_bytes'])}{extra}")
+            extra_text = f"  {row['rss_bytes'] / floor:4.1f}× baseline" if row in services \
+                else ""
+            print(f"  {row['part']:<11} {megabytes(row['rss_bytes'])}{extra_text}")
         total = report["rss_bytes"]
-        print(f"  {'total':<11} {megabytes(total)}  ({len(services)} services: "
-              f"{megabytes(sum(r['rss_bytes'] for r in services))}, "
-              f"{sum(r['rss_bytes'] for r in services) / (len(services) * floor):.2f}× the "
-              f"baseline each on average)")
+        print(f"  {'total':<11} {megabytes(total)}  (services: "
+              f"{megabytes(sum(r['rss_bytes'] for r in services))} in {len(services)} "
+              f"process{'es' if len(services) > 1 else ''})")
+        return total
     finally:
         subprocess.run(zhzx + ["down", "--platform", args.platform], env=env, cwd=ROOT,
                        capture_output=True, timeout=300)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--platform", default="county")
+    parser.add_argument("--settle-seconds", type=float, default=30)
+    args = parser.parse_args()
+    floor = baseline()
+    print(f"resident memory; baseline: a Python process with nameko imported "
+          f"{megabytes(floor)}")
+    each = measure("per-service", args, floor)
+    one = measure("one-process", args, floor)
+    print(f"\nservices in one process: {megabytes(one)} against {megabytes(each)} with one "
+          f"process each ({one / each:.0%})")
 
 
 if __name__ == "__main__":

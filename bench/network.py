@@ -22,6 +22,7 @@ Every loop is bounded in count and time; every platform is stopped at the
 end.
 
     .venv/bin/python bench/network.py [--counties 10] [--steps 2,5,10] [--seconds 300]
+                                      [--per-service]
 """
 import argparse
 import json
@@ -50,6 +51,9 @@ def main():
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--burst-seconds", type=float, default=20)
     parser.add_argument("--settle-seconds", type=float, default=20)
+    parser.add_argument("--per-service", action="store_true",
+                        help="one process per service on every platform (default: each "
+                             "platform's services in one process, as `make up` runs them)")
     args = parser.parse_args()
     steps = sorted({int(s) for s in args.steps.split(",") if s} | {args.counties})
     if steps[-1] > args.counties:
@@ -168,13 +172,16 @@ def run(args, steps, names, started):
 
     quiet = lambda *_: None  # noqa: E731
     t0 = time.monotonic()
-    local.up("city", demo=False, out=quiet)
+    one_process = not args.per_service
+    print("services: " + ("in one process per platform" if one_process else
+                          "one process each"))
+    local.up("city", demo=False, one_process=one_process, out=quiet)
     started.append("city")
     print(f"city up in {time.monotonic() - t0:.0f} s")
     memory = []
     for name in names:
         t = time.monotonic()
-        local.up(name, demo=False, out=quiet)
+        local.up(name, demo=False, one_process=one_process, out=quiet)
         started.append(name)
         refs = _link_refs(argparse.Namespace(county=name, city="city", county_mgmt=None))
         local.register_link_keys(name, "city")   # before the link (see zhzx link)

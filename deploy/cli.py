@@ -1,6 +1,7 @@
 """``zhzx``: the operator's command.
 
     zhzx up [--platform county] [--no-demo]     start a local platform
+            [--one-process]                     … with its services in one process
     zhzx down [--platform county]               stop what `up` started
     zhzx token --role admin [--role ...]        print a dev token for the platform
     zhzx dlq list [--queue zhzx.dlq]            dead letters with their errors
@@ -243,7 +244,7 @@ def cmd_up(args):
     names = local.PAIR if args.pair else (args.platform,)
     for name in names:
         try:
-            env = local.up(name, demo=not args.no_demo)
+            env = local.up(name, demo=not args.no_demo, one_process=args.one_process)
         except local.LaunchError as exc:
             sys.exit(f"zhzx up failed: {exc}")
         print_ready(local, name, env)
@@ -420,6 +421,9 @@ def main(argv=None):
     p.add_argument("--pair", action="store_true",
                    help="the county and its city, each with its own broker, linked")
     p.add_argument("--no-demo", action="store_true")
+    p.add_argument("--one-process", action="store_true",
+                   help="each platform's services in one process (deploy/cohost.py): "
+                        "less memory, one failure domain")
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("down", help="stop a local platform")
     p.add_argument("--platform", default="county")
@@ -435,7 +439,8 @@ def main(argv=None):
                        ("start", "start a stopped part"),
                        ("restart", "stop and start one part")):
         p = sub.add_parser(verb, help=what)
-        p.add_argument("part", help="members, proposals, liaison, notify, broker, mongo, mail")
+        p.add_argument("part", help="members, proposals, liaison, notify, provincial (or "
+                       "services, under --one-process), broker, mongo, mail")
         p.add_argument("--platform", default="county")
         p.set_defaults(func=cmd_part)
 

@@ -522,12 +522,17 @@ def nameko_env(config_env):
 
 def start_service(name, config_file, env, log_path, pid_path):
     """``nameko run services.<name>.service`` as its own process group."""
+    nameko = Path(sys.executable).parent / "nameko"
+    return start_process([str(nameko), "run", f"services.{name}.service", "--config",
+                          str(config_file)], env, log_path, pid_path)
+
+
+def start_process(cmd, env, log_path, pid_path):
+    """``cmd`` in the checkout, as its own process group, its PID recorded."""
     if read_pid(pid_path):
         return False
-    nameko = Path(sys.executable).parent / "nameko"
     log = open(log_path, "ab")
-    proc = subprocess.Popen([str(nameko), "run", f"services.{name}.service", "--config",
-                             str(config_file)], env=nameko_env(env), cwd=ROOT, stdout=log,
+    proc = subprocess.Popen(cmd, env=nameko_env(env), cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)
     write_pid(pid_path, proc.pid)
@@ -864,18 +869,71 @@ class ServiceProcess:
 
     def readiness(self):
         """``ready``, or what its /readyz says is missing."""
+        return service_readiness(self.platform, self.service)
+
+
+def service_readiness(platform, service):
+    """``ready``, or what the service's /readyz says is missing."""
+    try:
+        with urllib.request.urlopen(service_url(platform, service, "/readyz"),
+                                    timeout=3) as resp:
+            return "ready" if resp.status == 200 else f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
         try:
-            with urllib.request.urlopen(service_url(self.platform, self.service, "/readyz"),
-                                        timeout=3) as resp:
-                return "ready" if resp.status == 200 else f"HTTP {resp.status}"
-        except urllib.error.HTTPError as exc:
-            try:
-                missing = json.loads(exc.read()).get("unavailable") or []
-            except ValueError:
-                missing = []
-            return "not ready: " + (", ".join(missing) or f"HTTP {exc.code}")
-        except OSError:
-            return "not answering"
+            missing = json.loads(exc.read()).get("unavailable") or []
+        except ValueError:
+            missing = []
+        return "not ready: " + (", ".join(missing) or f"HTTP {exc.code}")
+    except OSError:
+        return "not answering"
+
+
+class ServicesProcess(ServiceProcess):
+    """All services of a platform in one process (deploy/cohost.py), each
+    with its own broker user and port: ``zhzx up --one-process``."""
+
+    def __init__(self, platform):
+        self.platform, self.service = platform, "services"
+        base = RUN / platform
+        self.pid_file = base / "pids" / "services.pid"
+        self.log = base / "logs" / "services.log"
+
+    def start(self):
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        env = platform_env(self.platform)
+        del env["AMQP_URI"]   # the administrator's: each service has its own below
+        http_base = platform_spec(self.platform)["http_base"]
+        for service, offset in SERVICES.items():
+            own = platform_env(self.platform, service)
+            env[f"{service.upper()}__AMQP_URI"] = own["AMQP_URI"]
+            env[f"{service.upper()}__WEB_SERVER_ADDRESS"] = f"127.0.0.1:{http_base + offset}"
+        return start_process([sys.executable, "-m", "deploy.cohost", "--config",
+                              str(ROOT / "deploy" / "config" / "platform.yaml"), *SERVICES],
+                             env, self.log, self.pid_file)
+
+    def readiness(self):
+        """``ready`` when every service is; else each one's answer."""
+        answers = {s: service_readiness(self.platform, s) for s in SERVICES}
+        if all(a == "ready" for a in answers.values()):
+            return "ready"
+        return "; ".join(f"{s}: {a}" for s, a in answers.items() if a != "ready")
+
+
+def one_process_file(name):
+    return RUN / name / "one-process"
+
+
+def runs_one_process(name):
+    """Whether the platform runs its services in one process."""
+    return one_process_file(name).exists()
+
+
+def service_parts(name):
+    """The processes that run a platform's services, by part name."""
+    if runs_one_process(name):
+        return {"services": ServicesProcess(name)}
+    return {service: ServiceProcess(name, service) for service in SERVICES}
 
 
 def port_readiness(port):
@@ -893,7 +951,7 @@ def parts(name):
                                "callback": f"http://127.0.0.1:"
                                            f"{spec['http_base'] + SERVICES['provincial']}"
                                            "/api/v1/province/callbacks"}})
-    out.update({service: ServiceProcess(name, service) for service in SERVICES})
+    out.update(service_parts(name))
     return out
 
 
@@ -903,9 +961,21 @@ def readiness(part):
     return port_readiness(part.amqp_port if isinstance(part, Broker) else part.port)
 
 
-def up(name="county", *, demo=True, out=print):
+def up(name="county", *, demo=True, one_process=False, out=print):
+    """Starts what is not running of platform ``name``; ``one_process``: its
+    services in one process (deploy/cohost.py) instead of one each."""
     record_shift()
     base = RUN / name
+    running = [p for p in service_parts(name).values() if p.running()]
+    if running and one_process != runs_one_process(name):
+        raise LaunchError(f"{name} runs its services "
+                          + ("in one process" if not one_process else "one process each")
+                          + f"; `zhzx down --platform {name}` first")
+    base.mkdir(parents=True, exist_ok=True)
+    if one_process:
+        one_process_file(name).write_text("services in one process (deploy/cohost.py)\n")
+    else:
+        one_process_file(name).unlink(missing_ok=True)
     env = platform_env(name)
     (base / "pids").mkdir(parents=True, exist_ok=True)
     (base / "logs").mkdir(parents=True, exist_ok=True)
@@ -924,13 +994,15 @@ def up(name="county", *, demo=True, out=print):
         sim = every["province"]
         out(f"[{name}] provincial platform simulator on {sim.url}: "
             + ("started" if sim.start() else "already running"))
-    for service in SERVICES:
-        started = every[service].start()
-        out(f"[{name}] {service}: " + ("started" if started else "already running"))
+    services = service_parts(name)
+    for part_name, part in services.items():
+        started = part.start()
+        out(f"[{name}] {part_name}: " + ("started" if started else "already running")
+            + (f" ({', '.join(SERVICES)} in one process)" if part_name == "services" else ""))
     write_platform_config(name)
     try:
         wait_ready([service_url(name, s, "/readyz") for s in SERVICES],
-                   pid_files=[every[s].pid_file for s in SERVICES])
+                   pid_files=[p.pid_file for p in services.values()])
     except LaunchError as exc:
         raise LaunchError(f"{exc}; see logs in {base / 'logs'}") from None
     from deploy import supervise

@@ -140,7 +140,10 @@ class Supervisor:
             self.active = False
             return {"ok": True}
         if name not in self.parts:
-            return {"ok": False, "error": f"unknown part {name!r}: {', '.join(self.parts)}"}
+            shared = " (this platform runs its services in one process: `services`)" \
+                if name in local.SERVICES and "services" in self.parts else ""
+            return {"ok": False,
+                    "error": f"unknown part {name!r}{shared}: {', '.join(self.parts)}"}
         part, st = self.parts[name], self.state[name]
         if cmd in ("stop", "restart"):
             st["wanted"] = False

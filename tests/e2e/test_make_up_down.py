@@ -1,6 +1,8 @@
-"""`zhzx up` / `zhzx down` (what `make up` / `make down` run), on shifted ports
-and a run directory of the test's own, so a platform started by `make up` on
-this machine is left alone."""
+"""`zhzx up --pair --one-process` / `zhzx down --pair` (what `make up` /
+`make down` run: each platform's services in one process, deploy/cohost.py),
+on shifted ports and a run directory of the test's own, so a platform started
+by `make up` on this machine is left alone. One process per service, `zhzx up`
+without `--one-process`, is what the fault tests run."""
 import json
 import os
 import re
@@ -63,7 +65,7 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
     shift = free_shift()
     env = dict(os.environ, ZHZX_RUN_DIR=str(tmp_path / "run"), ZHZX_PORT_SHIFT=str(shift))
     base = f"http://127.0.0.1:{8001 + shift}"
-    first = zhzx(env, "up", "--pair", timeout=600)
+    first = zhzx(env, "up", "--pair", "--one-process", timeout=600)
     try:
         assert first.returncode == 0, first.stdout + first.stderr
         assert "200 appointed" in first.stdout and "platform is ready" in first.stdout
@@ -204,21 +206,26 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
             headers={"Authorization": f"Bearer {token}"}).json()["items"]
         assert len(mails) <= 2 and all(d["kind"] == "opinion" for d in mails), mails
 
-        second = zhzx(env, "up", "--pair", timeout=600)
+        second = zhzx(env, "up", "--pair", "--one-process", timeout=600)
         assert second.returncode == 0, second.stdout + second.stderr
-        # broker, database, mail, the services and the supervisor, on both platforms
-        # (and the city's provincial platform simulator)
-        assert second.stdout.count("already running") == 2 * (3 + len(SERVICES) + 1) + 1
+        # broker, database, mail, the services' process and the supervisor, on both
+        # platforms (and the city's provincial platform simulator)
+        assert second.stdout.count("already running") == 2 * (3 + 1 + 1) + 1
         status = json.loads(zhzx(env, "status", "--pair", "--json").stdout)
         for platform in status:
             assert platform["supervisor"], platform
             sim = ("province",) if platform["platform"] == "city" else ()
             assert [(r["part"], r["state"], r["readiness"]) for r in platform["parts"]] == [
                 (part, "running", "ready") for part in
-                ("broker", "mongo", "mail", *sim, *SERVICES)], platform
+                ("broker", "mongo", "mail", *sim, "services")], platform
             # each part's resident memory, and the platform's total, for operators
             assert all(r["rss_bytes"] > 0 for r in platform["parts"]), platform
             assert platform["rss_bytes"] == sum(r["rss_bytes"] for r in platform["parts"])
+        # one process: its services are restarted together, not one by one
+        refused = zhzx(env, "restart", "proposals")
+        assert refused.returncode != 0 and "one process" in refused.stderr, refused.stderr
+        switched = zhzx(env, "up", "--pair")
+        assert switched.returncode != 0 and "in one process" in switched.stderr, switched.stderr
         # ZHZX_RUN_DIR alone is enough: the shift is read from the run directory
         alone = {k: v for k, v in env.items() if k != "ZHZX_PORT_SHIFT"}
         linked = zhzx(alone, "link", "status")
@@ -239,8 +246,8 @@ def test_up_twice_then_down_stops_exactly_what_it_started(tmp_path):
         pids = []
         for name in PLATFORMS:
             run = tmp_path / "run" / name
-            pids += [read_pid(p) for p in [run / "pids" / f"{s}.pid" for s in SERVICES]
-                     + [run / "mongo" / "mongo.pid", run / "rabbitmq" / "broker.pid",
+            pids += [read_pid(p) for p in [run / "pids" / "services.pid",
+                                           run / "mongo" / "mongo.pid", run / "rabbitmq" / "broker.pid",
                         run / "mail" / "smtp.pid", run / "supervisor.pid"]
                      + ([run / "province" / "province.pid"] if name == "city" else [])]
         down = zhzx(env, "down", "--pair")

@@ -142,3 +142,16 @@ def test_a_network_of_counties_gets_ports_of_its_own_and_the_city_knows_them(tmp
     assert local.PLATFORMS["county-140404"]["ORG_NAME"] == "上党区"
     with pytest.raises(local.LaunchError):
         local.define_network(13)
+
+
+def test_co_hosted_services_each_read_their_own_settings():
+    from deploy.cohost import service_env
+    environ = {"ORG_CODE": "140428", "AMQP_URI": "amqp://shared", "PATH": "/bin",
+               "MEMBERS__AMQP_URI": "amqp://svc-members", "MEMBERS__WEB_SERVER_ADDRESS": ":8001",
+               "NOTIFY__AMQP_URI": "amqp://svc-notify"}
+    services = ("members", "notify", "liaison")
+    assert service_env("members", services, environ) == {
+        "ORG_CODE": "140428", "PATH": "/bin", "AMQP_URI": "amqp://svc-members",
+        "WEB_SERVER_ADDRESS": ":8001"}
+    assert service_env("notify", services, environ)["AMQP_URI"] == "amqp://svc-notify"
+    assert service_env("liaison", services, environ)["AMQP_URI"] == "amqp://shared"
