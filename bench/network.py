@@ -14,7 +14,10 @@ and a plenary burst at the first county (``--burst`` proposals in
 
 It prints per county the linked-event lag at the city (the county's write
 → the event on the city's broker, through outbox, relay and federation),
-p50/p99, beside the raw federation hop on the same brokers; the city
+p50/p99, beside the raw federation hop on the same brokers; county →
+province for a sample of the items (every ``--to-province-every``th, which the
+bench, acting as the city office, reports on to the provincial simulator as
+soon as it is at the city), and the adapter's part of it; the city
 broker's and the whole machine's CPU; and, at the end, what the city holds
 against what each county sent: nothing lost, nothing doubled.
 
@@ -51,6 +54,9 @@ def main():
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--burst-seconds", type=float, default=20)
     parser.add_argument("--settle-seconds", type=float, default=20)
+    parser.add_argument("--to-province-every", type=int, default=10,
+                        help="every Nth 社情民意 item of a county is reported on to the "
+                             "province by the city office as soon as it arrives")
     parser.add_argument("--per-service", action="store_true",
                         help="one process per service on every platform (default: each "
                              "platform's services in one process, as `make up` runs them)")
@@ -232,6 +238,8 @@ def run(args, steps, names, started):
                 if row["pid"]]
     cpu_city_broker, cpu_all = cpu([city_parts["broker"]]), cpu(all_pids)
     reported, changed, errors = defaultdict(int), defaultdict(int), []
+    onward = {}   # city id of a sampled item → when the county reported it, when the city did
+    offices = []
     lock = threading.Lock()
 
     def county_work(name, rng):
@@ -258,6 +266,14 @@ def run(args, steps, names, started):
                                     json=data, headers=admin).raise_for_status()
                     with lock:
                         reported[name] += 1
+                        sampled = reported[name] % args.to_province_every == 0
+                        if sampled:
+                            onward[f"{orgs[name]}-{oid}"] = {"county_ms": time.time() * 1000}
+                    if sampled:
+                        office = threading.Thread(target=city_office, args=(
+                            f"{orgs[name]}-{oid}", time.monotonic() + 300), daemon=True)
+                        office.start()
+                        offices.append(office)
                 else:
                     member = rng.choice(rosters[name])
                     client.patch(url("members", f"/api/v1/members/{member}"), json={
@@ -294,6 +310,34 @@ def run(args, steps, names, started):
                     errors.append(f"{name} burst: {exc}")
         client.close()
 
+    def city_office(item, until):
+        """Reports a sampled item on to the province once it is at the city,
+        as an office that acts at once would (accept, issue, report): one
+        such office per item, so that no item waits for another's."""
+        client = httpx.Client(timeout=30)
+        admin = {"Authorization": f"Bearer {token('city', 'admin')}"}
+        url = lambda path: local.service_url("city", "liaison", path)  # noqa: E731
+        try:
+            while time.monotonic() < until:
+                resp = client.get(url(f"/api/v1/opinions/{item}"), headers=admin)
+                if resp.status_code != 404:
+                    break
+                time.sleep(0.1)   # polling the city's intake, as an office's screen would
+            resp.raise_for_status()
+            steps = [("report", {"level": "province"})]
+            if resp.json()["state"] == "submitted":
+                steps = [("accept", {}), ("issue", {})] + steps
+            for action, data in steps:
+                client.post(url(f"/api/v1/opinions/{item}/actions/{action}"),
+                            json=data, headers=admin).raise_for_status()
+            with lock:
+                onward[item]["city_ms"] = time.time() * 1000
+        except httpx.HTTPError as exc:
+            with lock:
+                errors.append(f"city office {item}: {exc}")
+        finally:
+            client.close()
+
     began = time.monotonic()
     workers = [threading.Thread(target=county_work, args=(name, random.Random(orgs[name])))
                for name in counties] + [threading.Thread(target=burst, args=(counties[0],))]
@@ -301,6 +345,8 @@ def run(args, steps, names, started):
         w.start()
     for w in workers:
         w.join(args.seconds + 300)
+    for office in list(offices):
+        office.join(330)
     elapsed = time.monotonic() - began
     cpu_city_broker = (cpu([city_parts["broker"]]) - cpu_city_broker) / elapsed
     cpu_all = (cpu(all_pids) - cpu_all) / elapsed
@@ -311,6 +357,20 @@ def run(args, steps, names, started):
     while time.monotonic() < deadline and opinions.count_documents(
             {"source.org": {"$in": list(orgs.values())}}) < sum(reported.values()):
         time.sleep(1)
+    sim = local.parts("city")["province"]
+    sent = {i for i, t in onward.items() if t.get("city_ms")}
+    deadline = time.monotonic() + 300
+    at_province = {}
+    while time.monotonic() < deadline:
+        at_province = {r["local_id"]: r["received_ms"]
+                       for r in sim.admin("GET", "records?kind=opinions")["items"]}
+        if sent <= set(at_province):
+            break
+        time.sleep(1)
+    to_province = [(at_province[i] - onward[i]["county_ms"]) / 1000 for i in sent
+                   if i in at_province]
+    adapter_hop = [(at_province[i] - onward[i]["city_ms"]) / 1000 for i in sent
+                   if i in at_province]
     county_uri = local.platform_parts(counties[-1])[1].uri_for(
         *local.broker_admin(counties[-1]))
     raw = raw_hop(county_uri, city_uri, city_org)
@@ -339,6 +399,14 @@ def run(args, steps, names, started):
           f"{sum(changed.values()):14d}   {ms(everything, 50)} / {ms(everything, 99)}")
     print(f"raw federation hop, same brokers: p50 {ms(raw, 50)} ms, p99 {ms(raw, 99)} ms "
           f"({len(raw)} messages)")
+    print(f"county → province, 1 item in {args.to_province_every} reported on by the city "
+          f"office at once: {len(to_province)} of {len(sent)} at the province; "
+          f"p50 {ms(to_province, 50)} ms, p99 {ms(to_province, 99)} ms; of which the city's "
+          f"report → the province's record (adapter): p50 {ms(adapter_hop, 50)} ms, "
+          f"p99 {ms(adapter_hop, 99)} ms")
+    twice = sim.admin("GET", "stats").get("same_item_twice", 0)
+    print(f"items the province received twice: {twice}")
+    lost += len(sent) - len(to_province) + twice
     print(f"linked events received at the city more than once: "
           f"{sum(1 for n in tap.ids.values() if n > 1)} of {len(tap.ids)}")
     print(f"lost or doubled at the city: {lost}")
