@@ -2,7 +2,7 @@
 for one service, for each of them, each with its own settings.
 
 A county on one small machine need not pay a Python interpreter, nameko,
-kombu and pymongo once per service: the five services share about 85 MB in
+kombu and pymongo once per service: the five services share about 105 MB in
 one process against about 400 MB in five (docs/performance.md). They stay
 what they are: each its own nameko container, broker user, database and HTTP
 port; they still talk only over the broker. What they share is the process:
