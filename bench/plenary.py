@@ -17,7 +17,10 @@ peak and the time to drain it after the burst, and the errors; each beside
 the same measure on the idle platform just before the burst (the baseline).
 Every loop is bounded in count and time; the platform is stopped at the end.
 
-    .venv/bin/python bench/plenary.py [--proposals 500] [--seconds 60]
+    .venv/bin/python bench/plenary.py [--proposals 500] [--seconds 60] [--per-service]
+
+The services run in one process, as `make up` runs them; ``--per-service``
+gives one process per service instead.
 """
 import argparse
 import os
@@ -185,11 +188,15 @@ def main():
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--baseline", type=int, default=10, help="idle submits before the burst")
+    parser.add_argument("--per-service", action="store_true",
+                        help="one process per service (default: the services in one process, "
+                             "as `make up` runs them)")
     args = parser.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="zhzx-bench-plenary-"))
     os.environ.update(ZHZX_RUN_DIR=str(run_dir), ZHZX_PORT_SHIFT=str(free_shift(3600)))
     zhzx = [str(Path(sys.executable).parent / "zhzx")]
-    up = subprocess.run(zhzx + ["up", "--platform", PLATFORM], cwd=ROOT, capture_output=True,
+    shape = [] if args.per_service else ["--one-process"]
+    up = subprocess.run(zhzx + ["up", "--platform", PLATFORM, *shape], cwd=ROOT, capture_output=True,
                         text=True, timeout=900)
     if up.returncode:
         sys.exit(up.stdout + up.stderr)
@@ -348,7 +355,9 @@ def run(args, run_dir):
     burst = latencies(submitted)
     base = latencies(idle_submitted)
     peak = max((b for t, b in watcher.backlog if started <= t <= ended), default=0)
-    print(f"plenary burst on the {PLATFORM} platform: {len(roster)} members, "
+    print(f"plenary burst on the {PLATFORM} platform "
+          f"({'one process per service' if args.per_service else 'services in one process'}): "
+          f"{len(roster)} members, "
           f"{len(plan)} proposals in {args.seconds:.0f} s from {args.clients} clients "
           f"(took {ended - started:.1f} s)")
     print("HTTP, per endpoint          burst n   p50        p99      | idle n   p50        p99")

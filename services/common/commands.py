@@ -88,8 +88,7 @@ class CommandPath:
         store = Aggregates(self.db[aggregate.collection])
         if once:
             return store.create_once(doc, events)
-        store.create(doc, events)
-        return self.db[aggregate.collection].find_one({"_id": doc["_id"]})
+        return store.create(doc, events)
 
     def insert_many(self, request, aggregate, docs_and_decisions, actor=None):
         """Insert many new documents, each with its decision's events, in one

@@ -49,13 +49,17 @@ def unavailable_error(exc):
 class Mongo(DependencyProvider):
     """Gives workers the service's ``pymongo.Database``; creates indexes at start.
 
-    ``indexes`` maps a collection to a list of ``(keys, options)``. Business keys
-    should be ``_id``: the embedded wire server scans whole collections for
-    writes filtered on secondary indexes.
+    ``indexes`` maps a collection to a list of ``(keys, options)``; ``retired``
+    maps a collection to the keys of indexes an earlier version created, which
+    are dropped at start (by their keys: servers name indexes differently). Business keys should be ``_id``: the embedded wire
+    server scans whole collections for writes filtered on secondary indexes.
+    An index that a frequent query does not need can make that query slower
+    there (a filter on two indexed fields is slower than on one).
     """
 
-    def __init__(self, indexes=None):
+    def __init__(self, indexes=None, retired=None):
         self.indexes = indexes or {}
+        self.retired = retired or {}   # collection -> keys of indexes to drop
 
     def setup(self):
         self.client = connect(self.container.config)
@@ -63,6 +67,10 @@ class Mongo(DependencyProvider):
                                             self.container.service_name)]
 
     def start(self):
+        for collection, retired in self.retired.items():
+            for ix in self.db[collection].list_indexes():
+                if list(ix["key"].items()) in [list(keys) for keys in retired]:
+                    self.db[collection].drop_index(ix["name"])
         for collection, specs in self.indexes.items():
             for keys, options in specs:
                 self.db[collection].create_index(keys, **options)

@@ -10,8 +10,10 @@ import copy
 import logging
 import threading
 import time
+from collections import Counter
 from datetime import datetime
 
+import bson
 import pymongo
 from kombu import Queue
 from nameko.amqp.publish import Publisher
@@ -74,16 +76,18 @@ class Change:
 class Aggregates:
     """Writes aggregates of one collection together with their events."""
 
-    # events written in this process so far: a worker that wrote none (a
-    # read, a query by RPC) does not wake the relay
-    written = 0
+    # events written in this process so far, per collection (its full
+    # name): a worker that wrote none (a read, a query by RPC) does not wake
+    # the relay, and a relay wakes for its own collections only (services
+    # may share a process)
+    written = Counter()
 
     def __init__(self, collection):
         self.collection = collection
 
     def create_doc(self, doc, events):
         """The document to insert: ``doc`` with ``seq`` and its pending events."""
-        Aggregates.written += len(events)
+        Aggregates.written[self.collection.full_name] += len(events)
         doc = dict(doc)
         doc["seq"] = max((e["seq"] for e in events), default=1)
         doc[OUTBOX] = {e["event_id"]: e for e in events}
@@ -91,7 +95,11 @@ class Aggregates:
         return doc
 
     def create(self, doc, events):
-        self.collection.insert_one(self.create_doc(doc, events))
+        """Insert; returns the document as the store now holds it (a BSON
+        round trip with the collection's codec, not a read back)."""
+        doc = self.create_doc(doc, events)
+        self.collection.insert_one(doc)
+        return bson.decode(bson.encode(doc), codec_options=self.collection.codec_options)
 
     def create_once(self, doc, events):
         """Create ``doc`` unless one with its id exists (a copy made by an
@@ -116,7 +124,7 @@ class Aggregates:
             update["$set"][f"{OUTBOX}.{e['event_id']}"] = e
         if events:
             update["$set"][PENDING] = PENDING_NOW
-            Aggregates.written += len(events)
+            Aggregates.written[self.collection.full_name] += len(events)
         if unset:
             update["$unset"] = {name: "" for name in unset}
         result = self.collection.update_one({"_id": aggregate_id, "seq": expected_seq},
@@ -203,7 +211,8 @@ class OutboxRelay(DependencyProvider):
         self.unrouted = Publisher(config["AMQP_URI"], use_confirms=True,
                                   declare=[Queue(UNROUTED_QUEUE, durable=True)])
         self._wake = threading.Event()
-        self._flushed_at = -1   # Aggregates.written when the last flush began
+        # Aggregates.written of each collection when its last flush began
+        self._flushed_at = {}
         self._gt = None
         self._running = False
         self._client = connect(config)
@@ -241,8 +250,15 @@ class OutboxRelay(DependencyProvider):
         self.confirms.close()
 
     def worker_teardown(self, worker_ctx):
-        if Aggregates.written != self._flushed_at:   # the worker wrote events
+        if self._written():   # the worker wrote events here
             self._wake.set()
+
+    def _written(self):
+        """Those of this relay's collections with events written in this
+        process since their last flush began."""
+        names = [(name, f"{self._db.name}.{name}") for name in self.collection_names]
+        return [name for name, full in names
+                if Aggregates.written[full] != self._flushed_at.get(name, -1)]
 
     def get_dependency(self, worker_ctx):
         return self
@@ -254,15 +270,19 @@ class OutboxRelay(DependencyProvider):
         failures = 0
         measured = 0.0
         while self._running:
-            self._wake.wait(timeout=self.interval if not failures
-                            else min(30, self.interval * 2 ** failures))
+            woken = self._wake.wait(timeout=self.interval if not failures
+                                    else min(30, self.interval * 2 ** failures))
             self._wake.clear()
             if not self._running:
                 break
-            self._flushed_at = Aggregates.written
+            # woken by a write: the collections written; else (the safety
+            # net's poll, a retry after a failure) all of them
+            names = self._written() if woken and not failures else self.collection_names
+            for name in self.collection_names:
+                self._flushed_at[name] = Aggregates.written[f"{self._db.name}.{name}"]
             try:
                 if self.lease.keep():   # another replica's relay is the active one
-                    self.flush()
+                    self.flush(names=names)
                 failures = 0
             except Exception as exc:  # broker or database down: keep the events
                 failures = min(failures + 1, 5)
@@ -272,9 +292,9 @@ class OutboxRelay(DependencyProvider):
                 measured = time.monotonic()
                 self._measure()
 
-    def flush(self, max_rounds=1000):
-        """Publish everything pending now; returns the number published.
-        Each batch of documents is settled in one bulk write, and starts only
+    def flush(self, max_rounds=1000, names=None):
+        """Publish everything pending now in ``names`` (default: all the
+        relay's collections); returns the number published. Each batch of documents is settled in one bulk write, and starts only
         while this replica holds the relay's lease (common/lease.py).
 
         A document whose unsent events all wait for links without a route is
@@ -286,23 +306,17 @@ class OutboxRelay(DependencyProvider):
         db = self._db
         published = 0
         now = time.monotonic()
-        if now >= self._links_due:
+        if now >= self._links_due:   # every collection's documents waiting for a link
             states = {"$in": [PENDING_NOW, LINK_WAITING]}
             self._links_due = now + self.route_retry_max
+            names = None
         else:
             states = PENDING_NOW
-        for name in self.collection_names:
+        for name in (self.collection_names if names is None else names):
             collection = db[name]
-            # the pending ids once (one scan), then their documents by id in
-            # batches: re-querying the pending set per batch costs a scan each
-            ids = [d["_id"] for d in collection.find({PENDING: states}, {"_id": 1})
-                   .sort("_id", 1).limit(max_rounds * self.batch)]
-            for start in range(0, len(ids), self.batch):
+            for docs in self._batches(collection, states, max_rounds):
                 if not self.lease.keep():   # lost (or could not renew): stop now
                     return published
-                docs = sorted(collection.find({"_id": {"$in": ids[start:start + self.batch]},
-                                               PENDING: states}, {OUTBOX: 1, "seq": 1, PENDING: 1}),
-                              key=lambda d: d["_id"])
                 sent = {doc["_id"]: [] for doc in docs}
                 blocked = {doc["_id"]: set() for doc in docs}
                 try:
@@ -316,6 +330,24 @@ class OutboxRelay(DependencyProvider):
             self._links_due = min(self._links_due,
                                   min(at for at, _ in self._route_wait.values()))
         return published
+
+    def _batches(self, collection, states, max_rounds):
+        """The pending documents, in batches. Usually (after a write) they fit
+        in one: one query. Otherwise their ids once (one scan), then their
+        documents by id: re-querying the pending set per batch costs a scan
+        each."""
+        fields = {OUTBOX: 1, "seq": 1, PENDING: 1}
+        docs = list(collection.find({PENDING: states}, fields).sort("_id", 1)
+                    .limit(self.batch + 1))
+        if len(docs) <= self.batch:
+            if docs:
+                yield docs
+            return
+        ids = [d["_id"] for d in collection.find({PENDING: states}, {"_id": 1})
+               .sort("_id", 1).limit(max_rounds * self.batch)]
+        for start in range(0, len(ids), self.batch):
+            yield sorted(collection.find({"_id": {"$in": ids[start:start + self.batch]},
+                                          PENDING: states}, fields), key=lambda d: d["_id"])
 
     def _after(self, doc, sent, blocked):
         """``_pending`` once ``sent`` is settled: 0 when nothing is left,

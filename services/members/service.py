@@ -19,7 +19,7 @@ from . import domain, entrypoints, imports, roster
 from .domain import MEMBERS
 from .events import EVENTS  # noqa: F401  the event registry Change.event checks
 from .schemas import MemberView, end_in, member_in, member_patch
-from .store import FILTERS, INDEXES, MemberStore
+from .store import FILTERS, INDEXES, RETIRED_INDEXES, MemberStore
 
 READ_ROLES = ("admin", "reviewer")
 LINKED_MEMBERS = "linked_members"   # the memberships of the counties below (at a city)
@@ -30,7 +30,7 @@ LINKED_MEMBERS = "linked_members"   # the memberships of the counties below (at 
 class MembersService(entrypoints.MeetingsApi, entrypoints.RecordsApi, platform.PlatformService):
     name = "members"
 
-    db = Mongo(indexes=INDEXES)
+    db = Mongo(indexes=INDEXES, retired=RETIRED_INDEXES)
     outbox = OutboxRelay("members", "meetings")
 
     @property

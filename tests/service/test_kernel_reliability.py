@@ -291,39 +291,54 @@ def test_a_duplicate_is_counted_wherever_the_inbox_is_used(config):
     assert counter._value.get() == before + 1
 
 
+def import_while_relay_held(run_service, config, queue, count, seed):
+    """Members imports ``count`` members while another holder keeps its
+    relay's lease (nothing is published until ``release_relay``), ``queue``
+    declared first. Returns the config and the members database."""
+    from deploy.demo_data import members as demo
+    conf = dict(config, PARENT_ORG="")   # local events only
+    members = pymongo.MongoClient(conf["MONGO_URI"])[conf["MONGO_DB_PREFIX"] + "members"]
+    members.leases.insert_one({"_id": "outbox", "holder": "test", "token": 1,
+                               "expires_at": "9999-01-01T00:00:00.000"})
+    with Connection(conf["AMQP_URI"]) as conn:
+        queue(conn.channel()).declare()
+    run_service(MembersService, conf)
+    resp = Client(conf, "admin").post(
+        "/api/v1/members/import", data=demo.roster_csv(demo.members(count, seed=seed)),
+        headers={"Content-Type": "text/csv"})
+    assert resp.json()["created"] == count
+    return conf, members
+
+
+def outbox_events(members):
+    return {e["event_id"] for doc in members.members.find({"_pending": 1}, {"_outbox": 1})
+            for e in (doc.get("_outbox") or {}).values()}
+
+
+def release_relay(members):
+    members.leases.update_one({"_id": "outbox"},
+                              {"$set": {"expires_at": "1970-01-01T00:00:00.000"}})
+
+
 def test_a_batch_the_broker_partly_refuses_republishes_only_the_refused(run_service, config):
     """The relay publishes a batch and awaits its confirms together. A queue
     full with ``reject-publish`` makes the broker nack part of the batch: only
     the nacked events stay in the outbox, and only they are published again
     once there is room."""
-    from deploy.demo_data import members as demo
-    conf = dict(config, PARENT_ORG="")   # local events only
-    members = pymongo.MongoClient(conf["MONGO_URI"])[conf["MONGO_DB_PREFIX"] + "members"]
-    # another holder keeps the relay's lease until the import is stored
-    members.leases.insert_one({"_id": "outbox", "holder": "test", "token": 1,
-                               "expires_at": "9999-01-01T00:00:00.000"})
     exchange = Exchange("members.events", type="topic", durable=True)
     full = Queue("test.full", exchange=exchange, routing_key="#", durable=True,
                  queue_arguments={"x-max-length": 3, "x-overflow": "reject-publish"})
-    with Connection(conf["AMQP_URI"]) as conn:
-        full(conn.channel()).declare()
-    run_service(MembersService, conf)
-    resp = Client(conf, "admin").post(
-        "/api/v1/members/import", data=demo.roster_csv(demo.members(5, seed=11)),
-        headers={"Content-Type": "text/csv"})
-    assert resp.json()["created"] == 5
+    conf, members = import_while_relay_held(run_service, config, full, 5, seed=11)
 
     def outbox():
-        return {e["event_id"] for doc in members.members.find({"_pending": 1}, {"_outbox": 1})
-                for e in (doc.get("_outbox") or {}).values()}
+        return outbox_events(members)
 
     def in_queue(conn):
         return full(conn.channel()).queue_declare(passive=True).message_count
 
     every = outbox()
     assert len(every) == 5
-    members.leases.update_one({"_id": "outbox"},
-                              {"$set": {"expires_at": "1970-01-01T00:00:00.000"}})
+    release_relay(members)
     with Connection(conf["AMQP_URI"]) as conn:
         wait_until(lambda: in_queue(conn) == 3 and len(outbox()) == 2, timeout=30,
                    what="three confirmed, two refused")
@@ -344,6 +359,29 @@ def test_a_batch_the_broker_partly_refuses_republishes_only_the_refused(run_serv
             again.add(message.properties["message_id"])
             message.ack()
         assert again == refused
+
+
+def test_a_backlog_larger_than_a_batch_goes_out_once_in_batches(run_service, config):
+    """A backlog of more than one batch (200 documents) is read by id in
+    batches and published once, every event of it."""
+    queue = Queue("test.backlog", exchange=Exchange("members.events", type="topic",
+                                                   durable=True),
+                  routing_key="member.#", durable=True)
+    conf, members = import_while_relay_held(run_service, config, queue, 450, seed=12)
+    pending = outbox_events(members)
+    assert len(pending) == 450
+    release_relay(members)
+    wait_until(lambda: members.members.count_documents({"_pending": 1}) == 0, timeout=60,
+               what="the backlog published")
+    received = []
+    with Connection(conf["AMQP_URI"]) as conn:
+        channel = conn.channel()
+        for _ in range(451):
+            message = queue(channel).get(no_ack=True)
+            if message is None:
+                break
+            received.append(message.properties["message_id"])
+    assert sorted(received) == sorted(pending)
 
 
 def test_events_waiting_for_a_link_are_set_aside_then_sent_once_it_routes(run_service, config):

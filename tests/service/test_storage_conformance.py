@@ -65,6 +65,28 @@ def test_outbox_map_set_unset_and_pending_scan(db):
     db.members.update_one({"_id": "b1"}, {"$set": {PENDING: 1}})
 
 
+def test_a_created_aggregate_is_returned_as_the_store_keeps_it(db):
+    """``Aggregates.create`` answers with the stored document without reading
+    it back: the same as a read, datetimes and sequences included."""
+    agg = Aggregates(db.members)
+    event = Change("140428", actor="a").event("x.created", "c1", 1, {})
+    created = agg.create({"_id": "c1", "at": datetime(2026, 3, 1, 9, 30, 15, 123456),
+                          "tags": ("a", "b"), "nested": {"n": 1}}, [event])
+    assert created == db.members.find_one({"_id": "c1"})
+
+
+def test_retired_indexes_are_dropped_and_declared_ones_kept_at_start(db):
+    from services.common.mongo import Mongo
+    db.facts.create_index([("member_id", 1)])
+    db.facts.create_index([("year", 1)])
+    provider = Mongo(indexes={"facts": [([("member_id", 1)], {})]},
+                     retired={"facts": [[("year", 1)], [("never", 1)]]})
+    provider.db, provider.container = db, type("C", (), {"config": {}})()
+    provider.start()
+    provider.start()   # a second start finds nothing to drop
+    assert [list(ix["key"]) for ix in db.facts.list_indexes()] == [["_id"], ["member_id"]]
+
+
 def test_member_queries(db):
     store = MemberStore(db)
     docs = [{"_id": f"m{i:03d}", "name": name, "committees": comms, "sector": sector,

@@ -236,3 +236,25 @@ def test_applied_is_the_document_as_the_store_keeps_it_after_a_change():
                      "deadlines": {}, "_pending": 1, "_outbox": {"e4": event}}
     assert doc["cosigners"] == {"m1": "invited"}          # the loaded one is left alone
     assert applied({"_id": "p1", "seq": 1, "tags": ["a"]}, {"tags.0": "b"}) is None  # read back
+
+
+def test_a_relay_wakes_for_writes_to_its_own_collections_only():
+    """Services may share a process: a write to one service's collection
+    marks that collection for its relay, not every relay's collections."""
+    from types import SimpleNamespace
+
+    from services.common.outbox import Aggregates, OutboxRelay
+
+    def relay(db, *names):
+        r = OutboxRelay(*names)
+        r._db, r._flushed_at = SimpleNamespace(name=db), {}
+        for name in names:   # as after a flush
+            r._flushed_at[name] = Aggregates.written[f"{db}.{name}"]
+        return r
+
+    proposals = relay("t_proposals", "proposals", "units")
+    members = relay("t_members", "members", "meetings")
+    store = Aggregates(SimpleNamespace(full_name="t_proposals.proposals"))
+    store.create_doc({"_id": "p1"}, [{"event_id": "e1", "seq": 1}])
+    assert proposals._written() == ["proposals"]
+    assert members._written() == []
