@@ -4,6 +4,7 @@ import hashlib
 import json
 import uuid
 
+import pymongo
 from nameko.timer import timer
 
 from services.common.lease import duty
@@ -277,38 +278,65 @@ class RecordsApi:
                 event["type"])
 
     def store_facts(self, facts):
+        """Store an event's facts (the newer of two under one key wins) and
+        recompute the records they touch: one read and one bulk write for
+        the facts, whatever their number (a proposal's every proposer)."""
         collection = self.db["facts"]
-        touched = set()
+        current = {f["_id"]: f for f in collection.find({"_id": {"$in": [f["_id"] for f in facts]}})}
+        touched, writes = set(), []
         for fact in facts:
-            current = collection.find_one({"_id": fact["_id"]})
-            if record.keep(current, fact) is current:
+            before = current.get(fact["_id"])
+            if record.keep(before, fact) is before:
                 continue
             body = {k: v for k, v in fact.items() if k != "_id"}
-            collection.update_one({"_id": fact["_id"]}, {"$set": body}, upsert=True)
+            writes.append(pymongo.UpdateOne({"_id": fact["_id"]}, {"$set": body}, upsert=True))
+            current[fact["_id"]] = fact
             touched.add((fact["member_id"], fact["year"]))
-            if current:
-                touched.add((current["member_id"], current["year"]))
+            if before:
+                touched.add((before["member_id"], before["year"]))
+        if writes:
+            collection.bulk_write(writes, ordered=True)
         points, _ = self.record_rules()
-        for member_id, year in touched:
-            self.recompute(member_id, year, points)
+        self.recompute_many(touched, points)
 
-    def recompute(self, member_id, year, points, rounds=20):
-        """Score the member's facts and store the record. Two events for one
-        member can be recomputed at once; whoever writes checks afterwards
-        that the facts it scored are still all there is, and scores again if
-        not, so the last record written always reflects every fact."""
-        query = {"member_id": member_id, "year": year}
-        facts = sorted(self.db["facts"].find(query), key=lambda f: f["_id"])
+    def recompute_many(self, pairs, points, rounds=20):
+        """Score the facts of each ``(member, year)`` and store the records.
+        Two events for one member can be recomputed at once (in two
+        replicas); whoever writes reads the facts again afterwards and scores
+        again those that changed meanwhile, so the last record written always
+        reflects every fact. One read of the facts, one bulk write of the
+        records and one read to check, for all the pairs together."""
+        pending = set(pairs)
+        facts = self._facts_of(pending)
+        records = {}
         for _ in range(rounds):
-            rec = record.score(member_id, year, facts, points)
-            self.db["records"].update_one(
-                {"_id": rec["_id"]}, {"$set": {k: v for k, v in rec.items() if k != "_id"}},
-                upsert=True)
-            now = sorted(self.db["facts"].find(query), key=lambda f: f["_id"])
-            if now == facts:
+            if not pending:
                 break
-            facts = now
-        return rec
+            writes = []
+            for member_id, year in sorted(pending):
+                rec = record.score(member_id, year, facts[(member_id, year)], points)
+                records[(member_id, year)] = rec
+                writes.append(pymongo.UpdateOne(
+                    {"_id": rec["_id"]}, {"$set": {k: v for k, v in rec.items() if k != "_id"}},
+                    upsert=True))
+            self.db["records"].bulk_write(writes, ordered=False)
+            now = self._facts_of(pending)
+            pending = {pair for pair in pending if now[pair] != facts[pair]}
+            facts.update(now)
+        return records
+
+    def _facts_of(self, pairs):
+        """``(member, year)`` → that member's facts of that year, by key."""
+        members = sorted({m for m, _ in pairs})
+        years = {y for _, y in pairs}
+        query = {"member_id": members[0] if len(members) == 1 else {"$in": members}}
+        if len(years) == 1:
+            query["year"] = next(iter(years))
+        out = {pair: [] for pair in pairs}
+        for f in self.db["facts"].find(query):
+            if (f["member_id"], f["year"]) in out:
+                out[(f["member_id"], f["year"])].append(f)
+        return {pair: sorted(found, key=lambda f: f["_id"]) for pair, found in out.items()}
 
     # --- HTTP -----------------------------------------------------------------
     @api("GET", "/api/v1/records/<string:member_id>", query={"year": str}, summary="委员履职档案")
@@ -339,8 +367,9 @@ class RecordsApi:
         pairs = {(f["member_id"], f["year"]) for f in
                  self.db["facts"].find(query, {"member_id": 1, "year": 1})}
         self.db["records"].delete_many(query)
-        for member_id, y in sorted(pairs):
-            self.recompute(member_id, y, points)
+        pairs = sorted(pairs)
+        for start in range(0, len(pairs), 100):
+            self.recompute_many(pairs[start:start + 100], points)
         return {"year": year, "records": len(pairs), "digest": self.records_digest(year)}
 
     def records_digest(self, year=None):

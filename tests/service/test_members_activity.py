@@ -315,3 +315,47 @@ def test_a_closed_meeting_is_reopened_to_correct_attendance_with_a_trail(members
     wait_until(lambda: admin.get(f"/api/v1/records/{b}?year={year}").json()["points"] == 5,
                what="b's record corrected")
     assert "meeting.reopened" in [e["type"] for e in events.wait_for(1)]
+
+
+def test_a_record_scored_while_another_fact_landed_is_scored_again(infra):
+    """Two events for one member recorded at once (two replicas): the one
+    that scored before the other's fact landed finds it when it checks, and
+    scores again, so the record ends with both facts. Run against the real
+    wire server; the other replica is a write made between the two steps."""
+    from services.members.entrypoints import RecordsApi
+    client = pymongo.MongoClient(infra.mongo_uri)
+    database = client[f"rec_{uuid.uuid4().hex[:8]}"]
+
+    def fact(n, member="m1"):
+        return {"_id": f"proposal:p{n}:{member}", "member_id": member, "year": 2026,
+                "kind": "proposal_lead", "source": "proposal.submitted", "seq": 1, "ref": f"p{n}"}
+
+    class OtherReplicaMeanwhile:
+        """The database, where the other replica stores its fact right after
+        this one wrote records for the first time."""
+        def __init__(self, db):
+            self.db, self.landed = db, False
+
+        def __getitem__(self, name):
+            collection = self.db[name]
+            if name != "records" or self.landed:
+                return collection
+            outer = self
+
+            class Records:
+                def bulk_write(self, ops, **kw):
+                    result = collection.bulk_write(ops, **kw)
+                    outer.landed = True
+                    outer.db["facts"].insert_one(fact(2))
+                    return result
+            return Records()
+
+    api = RecordsApi()
+    api.config, api.db = {}, OtherReplicaMeanwhile(database)
+    try:
+        api.store_facts([fact(1), fact(3, member="m2")])
+        assert api.db.landed
+        one, two = (database.records.find_one({"_id": f"{m}:2026"}) for m in ("m1", "m2"))
+        assert one["totals"]["proposals"] == 2 and two["totals"]["proposals"] == 1
+    finally:
+        client.drop_database(database.name)

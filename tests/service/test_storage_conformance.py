@@ -87,6 +87,27 @@ def test_retired_indexes_are_dropped_and_declared_ones_kept_at_start(db):
     assert [list(ix["key"]) for ix in db.facts.list_indexes()] == [["_id"], ["member_id"]]
 
 
+def test_recorded_facts_query_shapes(db):
+    """The 履职档案's facts: upserted in one ordered bulk write, read by
+    ``_id`` in a list and by one member or several, with or without year."""
+    from services.members.store import INDEXES as M_INDEXES
+    for keys, options in M_INDEXES["facts"]:
+        db.facts.create_index(keys, **options)
+    facts = [{"_id": f"proposal:p{i}:m{i % 3}", "member_id": f"m{i % 3}",
+              "year": 2025 + i % 2, "kind": "proposal_lead", "seq": 1} for i in range(12)]
+    db.facts.bulk_write([pymongo.UpdateOne({"_id": f["_id"]}, {"$set": {
+        k: v for k, v in f.items() if k != "_id"}}, upsert=True) for f in facts], ordered=True)
+    db.facts.bulk_write([pymongo.UpdateOne({"_id": "proposal:p0:m0"}, {"$set": {"seq": 2}},
+                                           upsert=True)], ordered=True)
+    assert db.facts.count_documents({}) == 12
+    assert db.facts.find_one({"_id": "proposal:p0:m0"})["seq"] == 2
+    assert {f["_id"] for f in db.facts.find({"_id": {"$in": ["proposal:p1:m1", "x"]}})} == {
+        "proposal:p1:m1"}
+    assert len(list(db.facts.find({"member_id": "m0", "year": 2025}))) == 2
+    assert len(list(db.facts.find({"member_id": {"$in": ["m0", "m1"]}}))) == 8
+    assert len(list(db.facts.find({"member_id": {"$in": ["m0", "m2"]}, "year": 2026}))) == 4
+
+
 def test_member_queries(db):
     store = MemberStore(db)
     docs = [{"_id": f"m{i:03d}", "name": name, "committees": comms, "sector": sector,
