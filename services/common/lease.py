@@ -70,6 +70,10 @@ class Lease:
         self.clock, self.monotonic = clock, monotonic
         self.token = None      # while held
         self.deadline = 0.0    # monotonic: act only before it
+        # the keeper and the duty itself may renew at the same moment (two
+        # green threads): one renewal at a time, or the slower one's
+        # compare-and-set fails on the other's and the holder drops its own lease
+        self._lock = threading.RLock()
 
     def valid(self):
         """True while this replica may act on the duty."""
@@ -85,6 +89,10 @@ class Lease:
 
     def hold(self):
         """Acquire or renew; the fencing token while held, else None."""
+        with self._lock:
+            return self._hold_now()
+
+    def _hold_now(self):
         started = self.monotonic()
         now = self.clock()
         expires = _iso(now + timedelta(seconds=self.seconds))
@@ -125,7 +133,13 @@ class Lease:
             {"_id": self.duty, "holder": doc["holder"], "token": doc["token"],
              "expires_at": doc["expires_at"]},
             {"$set": {"holder": self.holder, "token": token, "expires_at": expires}})
-        return token if taken.matched_count == 1 else None
+        if taken.matched_count == 1:
+            return token
+        if mine:   # renewed meanwhile by this holder itself: still its own
+            now_doc = self.collection.find_one({"_id": self.duty})
+            if now_doc and now_doc["holder"] == self.holder and now_doc["token"] == token:
+                return token
+        return None
 
     def release(self):
         """Give the lease up (a clean stop): another replica takes over at

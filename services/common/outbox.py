@@ -213,6 +213,7 @@ class OutboxRelay(DependencyProvider):
         self._wake = threading.Event()
         # Aggregates.written of each collection when its last flush began
         self._flushed_at = {}
+        self._everything = False   # kicked: flush every collection
         self._gt = None
         self._running = False
         self._client = connect(config)
@@ -264,6 +265,8 @@ class OutboxRelay(DependencyProvider):
         return self
 
     def kick(self):
+        """Flush every collection now."""
+        self._everything = True
         self._wake.set()
 
     def _run(self):
@@ -275,9 +278,11 @@ class OutboxRelay(DependencyProvider):
             self._wake.clear()
             if not self._running:
                 break
-            # woken by a write: the collections written; else (the safety
-            # net's poll, a retry after a failure) all of them
-            names = self._written() if woken and not failures else self.collection_names
+            # woken by a write: the collections written; else (a kick, the
+            # safety net's poll, a retry after a failure) all of them
+            everything = bool(self._everything or failures or not woken)
+            self._everything = False
+            names = self.collection_names if everything else self._written()
             for name in self.collection_names:
                 self._flushed_at[name] = Aggregates.written[f"{self._db.name}.{name}"]
             try:

@@ -110,3 +110,33 @@ def test_a_renewal_and_a_takeover_of_an_expired_lease_cannot_both_succeed(leases
     clocks.advance(11)                 # expired; b reads it so, a renews, b tries to take it
     assert b.hold() is None and a.valid()
     assert leases.find_one({"_id": "outbox"})["holder"] == "a"
+
+
+def test_a_holder_renewing_twice_at_once_keeps_its_lease(leases):
+    """The duty's keeper and the duty itself may renew at the same moment:
+    the renewal whose compare-and-set fails on the other's still holds, with
+    the same token (under load this dropped the lease for a whole lease time)."""
+    clocks = Clocks()
+
+    class RenewedMeanwhile:
+        """a's view of the collection: its other renewal lands between this
+        renewal's read and its write."""
+        armed = False
+
+        def find_one(self, *args, **kwargs):
+            doc = leases.find_one(*args, **kwargs)
+            if self.armed:
+                self.armed = False
+                clocks.advance(1)
+                assert a.hold() == 1
+            return doc
+
+        def __getattr__(self, name):
+            return getattr(leases, name)
+    view = RenewedMeanwhile()
+    a = replica(view, clocks, "a")
+    assert a.hold() == 1
+    clocks.advance(3)
+    view.armed = True
+    assert a.hold() == 1 and a.valid()
+    assert leases.find_one({"_id": "outbox"})["holder"] == "a"
