@@ -299,8 +299,9 @@ class OutboxRelay(DependencyProvider):
 
     def flush(self, max_rounds=1000, names=None):
         """Publish everything pending now in ``names`` (default: all the
-        relay's collections); returns the number published. Each batch of documents is settled in one bulk write, and starts only
-        while this replica holds the relay's lease (common/lease.py).
+        relay's collections); returns the number published. Each batch of
+        documents is settled in one bulk write, and starts only while this
+        replica holds the relay's lease (common/lease.py).
 
         A document whose unsent events all wait for links without a route is
         marked ``_pending: 2`` (``LINK_WAITING``) and read again only when a

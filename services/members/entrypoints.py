@@ -282,7 +282,8 @@ class RecordsApi:
         recompute the records they touch: one read and one bulk write for
         the facts, whatever their number (a proposal's every proposer)."""
         collection = self.db["facts"]
-        current = {f["_id"]: f for f in collection.find({"_id": {"$in": [f["_id"] for f in facts]}})}
+        keys = [f["_id"] for f in facts]
+        current = {f["_id"]: f for f in collection.find({"_id": {"$in": keys}})}
         touched, writes = set(), []
         for fact in facts:
             before = current.get(fact["_id"])
