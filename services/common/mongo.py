@@ -51,8 +51,9 @@ class Mongo(DependencyProvider):
 
     ``indexes`` maps a collection to a list of ``(keys, options)``; ``retired``
     maps a collection to the keys of indexes an earlier version created, which
-    are dropped at start (by their keys: servers name indexes differently). Business keys should be ``_id``: the embedded wire
-    server scans whole collections for writes filtered on secondary indexes.
+    are dropped at start (by their keys: servers name indexes differently).
+    Business keys should be ``_id``: the embedded wire server scans whole
+    collections for writes filtered on secondary indexes.
     An index that a frequent query does not need can make that query slower
     there (a filter on two indexed fields is slower than on one).
     """
@@ -68,8 +69,9 @@ class Mongo(DependencyProvider):
 
     def start(self):
         for collection, retired in self.retired.items():
+            retired = [list(keys) for keys in retired]
             for ix in self.db[collection].list_indexes():
-                if list(ix["key"].items()) in [list(keys) for keys in retired]:
+                if list(ix["key"].items()) in retired:
                     self.db[collection].drop_index(ix["name"])
         for collection, specs in self.indexes.items():
             for keys, options in specs:

@@ -309,14 +309,12 @@ class RecordsApi:
         records and one read to check, for all the pairs together."""
         pending = set(pairs)
         facts = self._facts_of(pending)
-        records = {}
         for _ in range(rounds):
             if not pending:
                 break
             writes = []
             for member_id, year in sorted(pending):
                 rec = record.score(member_id, year, facts[(member_id, year)], points)
-                records[(member_id, year)] = rec
                 writes.append(pymongo.UpdateOne(
                     {"_id": rec["_id"]}, {"$set": {k: v for k, v in rec.items() if k != "_id"}},
                     upsert=True))
@@ -324,7 +322,6 @@ class RecordsApi:
             now = self._facts_of(pending)
             pending = {pair for pair in pending if now[pair] != facts[pair]}
             facts.update(now)
-        return records
 
     def _facts_of(self, pairs):
         """``(member, year)`` → that member's facts of that year, by key."""
