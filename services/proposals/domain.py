@@ -183,6 +183,11 @@ def shown_answers(p, actor):
     return [a for a in answers if a.get("released")]
 
 
+def _waiting_co_units(p):
+    """The co-handling units whose opinion the lead unit's answer still waits for."""
+    return [u for u in p.get("co_units") or () if u not in (p.get("co_opinions") or {})]
+
+
 def blocked(action, p, actor, today=None):
     """Why ``action`` cannot be done on ``p`` now although its state and the
     caller's role allow it: a problem to raise (403 or 409), or ``None`` when
@@ -210,6 +215,10 @@ def blocked(action, p, actor, today=None):
         return conflict("二次办理后仍不满意的提案由提案委认定后办结")
     if action == "close" and p["state"] == "dissatisfied" and p.get("round", 1) < 2:
         return conflict("不满意的提案须先二次办理")
+    if action == "answer" and _waiting_co_units(p):
+        waiting = _waiting_co_units(p)
+        return conflict(f"协办单位 {'、'.join(waiting)} 尚未提交协办意见，收齐后才能答复",
+                        waiting_co_units=waiting)
     if action == "supervise" and not p.get("key"):
         return conflict("只有重点提案才记录督办")
     return None
@@ -819,9 +828,6 @@ def _answer(p, data, actor, rules, today, ctx):
         errors["category"] = ["答复须标明类别：A、B、C 或 D"]
     if not data.get("text"):
         errors["text"] = ["答复内容不能为空"]
-    waiting = [u for u in p["co_units"] if u not in p["co_opinions"]]
-    if waiting:
-        errors["co_opinions"] = [f"协办单位 {u} 尚未提交协办意见" for u in waiting]
     if errors:
         raise Invalid(errors)
     answer = {"round": p["round"], "category": data["category"], "text": data["text"],

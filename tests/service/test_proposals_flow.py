@@ -118,8 +118,11 @@ def test_whole_lifecycle_with_rehandling_emits_every_transition(county):
     # the lead answers only once every co-handler has given its opinion
     resp = county.as_unit(edu).post(f"/api/v1/proposals/{pid}/actions/answer",
                                     json={"category": "B", "text": "正在落实"})
-    assert resp.status_code == 422 and "co_opinions" in resp.json()["errors"]
+    assert resp.status_code == 409 and resp.json()["waiting_co_units"] == [fin]
+    assert "answer" not in resp.json()["allowed_actions"]
     county.act(county.as_unit(fin), pid, "co_opinion", text="同意，配合落实补贴资金")
+    assert "answer" in county.as_unit(edu).get(f"/api/v1/proposals/{pid}").json()[
+        "allowed_actions"]
     county.act(county.as_unit(edu), pid, "answer", category="B", text="正在落实")
     county.act(county.reviewer, pid, "release")
     county.act(county.as_member(lead), pid, "evaluate", rating="dissatisfied")

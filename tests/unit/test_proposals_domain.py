@@ -296,6 +296,28 @@ def test_offered_actions_are_exactly_those_that_succeed(data):
         today += timedelta(days=data.draw(st.integers(0, 40)))
 
 
+def test_the_lead_unit_is_offered_the_answer_only_once_every_co_unit_has_given_its_opinion():
+    cast = {a.sub: a for a in ACTORS}
+    start = [("submit", cast["lead"], {}), ("confirm_cosign", cast["co"], {}),
+             ("classify", cast["rev"], {}), ("propose", cast["rev"], {"decision": "register"}),
+             ("decide", cast["rev"], {}),
+             ("assign", cast["office"], {"lead_unit": "u1", "co_units": ["u2"]}),
+             ("start", cast["edu"], {})]
+    *_, (_, p, _) = run(draft(), start)
+    today = date(2026, 4, 1)
+    assert p["state"] == "in_handling"
+    assert "answer" not in domain.actions_for(p, cast["edu"], today)
+    with pytest.raises(Conflict) as refused:
+        domain.act(p, "answer", {"category": "A", "text": "已解决"}, cast["edu"], RULES, today,
+                   context())
+    assert refused.value.extra["waiting_co_units"] == ["u2"]
+    assert "answer" not in refused.value.extra["allowed_actions"]
+    p, _ = attempt(p, "co_opinion", {"text": "同意"}, cast["fin"], today, context())
+    assert "answer" in domain.actions_for(p, cast["edu"], today)
+    p, _ = attempt(p, "answer", {"category": "A", "text": "已解决"}, cast["edu"], today, context())
+    assert p["state"] == "answered"
+
+
 def test_a_reviewer_cannot_change_the_proposed_target_ground_or_reason_at_decision():
     cast = {a.sub: a for a in ACTORS}
     start = [("submit", cast["lead"], {}), ("confirm_cosign", cast["co"], {}),
