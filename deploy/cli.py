@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 from services.common.auth import issue_token, valid_role
@@ -280,10 +281,17 @@ def print_ready(local, name, env):
 
 
 def cmd_down(args):
-    from deploy import local
-    try:
-        for name in (local.PAIR if args.pair else (args.platform,)):
-            local.down(name)
+    # imported here, in the main thread: importing eventlet (which supervise
+    # does) from another thread leaves that thread unjoinable
+    from deploy import local, supervise  # noqa: F401
+    lock = threading.Lock()
+
+    def out(line):
+        with lock:
+            print(line, flush=True)
+    try:   # the two platforms of a pair at once
+        local.at_once(lambda name: local.down(name, out=out),
+                      local.PAIR if args.pair else (args.platform,))
     except local.LaunchError as exc:
         sys.exit(f"zhzx down failed: {exc}")
     local.stop_idle_epmd()

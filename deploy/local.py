@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -1014,19 +1015,35 @@ def up(name="county", *, demo=True, one_process=False, out=print):
 
 
 def down(name="county", out=print):
+    """Stops what `up` started: the supervisor first (so that nothing is
+    restarted meanwhile), then the services all at once, then the servers they
+    used, the broker last."""
     from deploy import supervise
-    if supervise.stop(name):   # first, so that nothing is restarted while stopping
+    if supervise.stop(name):
         out(f"[{name}] supervisor stopped")
     every = parts(name)
-    for part_name, part in reversed(list(every.items())):
+    labels = {"broker": f"broker {every['broker'].node}", "mongo": "MongoDB wire server",
+              "mail": "SMTP server", "province": "provincial platform simulator"}
+
+    def stop(part_name):
+        part = every[part_name]
         pid = part.pid()
         part.stop()
         if pid:
-            label = {"broker": f"broker {every['broker'].node}",
-                     "mongo": "MongoDB wire server", "mail": "SMTP server",
-                     "province": "provincial platform simulator"}.get(part_name,
-                                                                             part_name)
-            out(f"[{name}] {label} (pid {pid}) stopped")
+            out(f"[{name}] {labels.get(part_name, part_name)} (pid {pid}) stopped")
+
+    services = [p for p in every if p not in labels]
+    servers = [p for p in reversed(list(every)) if p in labels and p != "broker"]
+    for stage in (services, servers, ["broker"]):
+        at_once(stop, stage)
+
+
+def at_once(fn, items):
+    """``fn(item)`` for every item in threads of their own; the first error
+    raised, after all have ended."""
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        for future in [pool.submit(fn, item) for item in items]:
+            future.result()
 
 
 def stop_idle_epmd():
