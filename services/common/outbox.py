@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime
 
 import bson
@@ -79,7 +80,10 @@ class Aggregates:
     # events written in this process so far, per collection (its full
     # name): a worker that wrote none (a read, a query by RPC) does not wake
     # the relay, and a relay wakes for its own collections only (services
-    # may share a process)
+    # may share a process). Counted once the write has returned: a relay that
+    # looks at the count in the middle of a write (another worker woke it)
+    # then still sees this write as new after it, instead of counting it
+    # as flushed before it could read it (which left the event to the poll)
     written = Counter()
 
     def __init__(self, collection):
@@ -87,7 +91,6 @@ class Aggregates:
 
     def create_doc(self, doc, events):
         """The document to insert: ``doc`` with ``seq`` and its pending events."""
-        Aggregates.written[self.collection.full_name] += len(events)
         doc = dict(doc)
         doc["seq"] = max((e["seq"] for e in events), default=1)
         doc[OUTBOX] = {e["event_id"]: e for e in events}
@@ -98,7 +101,8 @@ class Aggregates:
         """Insert; returns the document as the store now holds it (a BSON
         round trip with the collection's codec, not a read back)."""
         doc = self.create_doc(doc, events)
-        self.collection.insert_one(doc)
+        with self._counted(len(events)):
+            self.collection.insert_one(doc)
         return bson.decode(bson.encode(doc), codec_options=self.collection.codec_options)
 
     def create_once(self, doc, events):
@@ -113,7 +117,19 @@ class Aggregates:
     def create_many(self, docs_and_events):
         docs = [self.create_doc(d, ev) for d, ev in docs_and_events]
         if docs:
-            self.collection.insert_many(docs, ordered=True)
+            with self._counted(sum(len(ev) for _, ev in docs_and_events)):
+                self.collection.insert_many(docs, ordered=True)
+
+    @contextmanager
+    def _counted(self, events):
+        """Count ``events`` as written once the write returned, whether it
+        stored them all, some or none: a count too many costs the relay one
+        read that finds nothing."""
+        try:
+            yield
+        finally:
+            if events:
+                Aggregates.written[self.collection.full_name] += events
 
     def change(self, aggregate_id, expected_seq, fields, events, unset=()):
         """Apply ``fields`` and queue ``events`` if nobody changed it since
@@ -124,11 +140,11 @@ class Aggregates:
             update["$set"][f"{OUTBOX}.{e['event_id']}"] = e
         if events:
             update["$set"][PENDING] = PENDING_NOW
-            Aggregates.written[self.collection.full_name] += len(events)
         if unset:
             update["$unset"] = {name: "" for name in unset}
-        result = self.collection.update_one({"_id": aggregate_id, "seq": expected_seq},
-                                            update)
+        with self._counted(len(events)):
+            result = self.collection.update_one({"_id": aggregate_id, "seq": expected_seq},
+                                                update)
         if result.matched_count != 1:
             raise ChangedMeanwhile("记录已被他人修改，请刷新后重试",
                                    current_seq=self.current_seq(aggregate_id))
@@ -261,6 +277,15 @@ class OutboxRelay(DependencyProvider):
         return [name for name, full in names
                 if Aggregates.written[full] != self._flushed_at.get(name, -1)]
 
+    def _flushing(self):
+        """The collections written since the last flush began; and note the
+        counts that the flush about to begin covers (a write counted after
+        this one wakes the relay again)."""
+        written = self._written()
+        for name in self.collection_names:
+            self._flushed_at[name] = Aggregates.written[f"{self._db.name}.{name}"]
+        return written
+
     def get_dependency(self, worker_ctx):
         return self
 
@@ -282,9 +307,8 @@ class OutboxRelay(DependencyProvider):
             # safety net's poll, a retry after a failure) all of them
             everything = bool(self._everything or failures or not woken)
             self._everything = False
-            names = self.collection_names if everything else self._written()
-            for name in self.collection_names:
-                self._flushed_at[name] = Aggregates.written[f"{self._db.name}.{name}"]
+            written = self._flushing()
+            names = self.collection_names if everything else written
             try:
                 if self.lease.keep():   # another replica's relay is the active one
                     self.flush(names=names)

@@ -1,4 +1,5 @@
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
@@ -254,7 +255,50 @@ def test_a_relay_wakes_for_writes_to_its_own_collections_only():
 
     proposals = relay("t_proposals", "proposals", "units")
     members = relay("t_members", "members", "meetings")
-    store = Aggregates(SimpleNamespace(full_name="t_proposals.proposals"))
-    store.create_doc({"_id": "p1"}, [{"event_id": "e1", "seq": 1}])
+    store = Aggregates(FakeCollection("t_proposals.proposals"))
+    store.create({"_id": "p1"}, [{"event_id": "e1", "seq": 1}])
     assert proposals._written() == ["proposals"]
     assert members._written() == []
+
+
+class FakeCollection:
+    """A collection's writes, each running ``during`` while it is under way."""
+
+    def __init__(self, full_name, during=lambda: None):
+        from bson.codec_options import DEFAULT_CODEC_OPTIONS
+        self.full_name, self.during = full_name, during
+        self.codec_options = DEFAULT_CODEC_OPTIONS
+
+    def insert_one(self, doc):
+        self.during()
+
+    def insert_many(self, docs, ordered=True):
+        self.during()
+
+    def update_one(self, query, update):
+        self.during()
+        return SimpleNamespace(matched_count=1)
+
+
+def test_a_write_under_way_while_the_relay_begins_a_flush_wakes_it_again():
+    """Another worker's write woke the relay, which begins its flush while
+    this worker's write is under way (its flush may read before the write
+    lands): the write must still count as new to the relay afterwards, so
+    that the worker's end wakes it again. Counted before the write, it
+    waited for the relay's poll."""
+    from services.common.outbox import Aggregates, OutboxRelay
+    relay = OutboxRelay("proposals")
+    relay._db, relay._flushed_at = SimpleNamespace(name="t_race"), {}
+    relay._flushing()
+    store = Aggregates(FakeCollection("t_race.proposals", during=relay._flushing))
+    store.create({"_id": "p1"}, [{"event_id": "e1", "seq": 1}])
+    assert relay._written() == ["proposals"]
+    relay._flushing()
+    store.change("p1", 1, {"state": "submitted"}, [{"event_id": "e2", "seq": 2}])
+    assert relay._written() == ["proposals"]
+    relay._flushing()
+    store.create_many([({"_id": "p2"}, [{"event_id": "e3", "seq": 1}])])
+    assert relay._written() == ["proposals"]
+    relay._flushing()
+    store.change("p1", 2, {"note": "x"}, [])   # no event: nothing to flush
+    assert relay._written() == []
