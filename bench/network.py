@@ -14,7 +14,8 @@ and a plenary burst at the first county (``--burst`` proposals in
 
 It prints per county the linked-event lag at the city (the county's write
 → the event on the city's broker, through outbox, relay and federation),
-p50/p99, beside the raw federation hop on the same brokers; county →
+p50/p99, and the same at the county's own broker before the link, beside
+the raw federation hop on the same brokers; county →
 province for a sample of the items (every ``--to-province-every``th, which the
 bench, acting as the city office, reports on to the provincial simulator as
 soon as it is at the city), and the adapter's part of it; the city
@@ -105,13 +106,13 @@ class Tap:
     arrival's timestamp waited for the interpreter lock, which added up to
     1.5 s to the measured lag."""
 
-    def __init__(self, amqp_uri, city_org):
+    def __init__(self, amqp_uri, city_org, name="bench.network.tap"):
         import multiprocessing
         ctx = multiprocessing.get_context("spawn")
         self.stop, self.ready = ctx.Event(), ctx.Event()
         self._arrivals = ctx.Queue()
         self._process = ctx.Process(target=_tap, daemon=True, args=(
-            amqp_uri, city_org, self.stop, self.ready, self._arrivals))
+            amqp_uri, city_org, name, self.stop, self.ready, self._arrivals))
         self._since = 0.0
         self.lags = defaultdict(list)        # origin -> seconds
         self.ids = defaultdict(int)          # event id -> times received
@@ -132,12 +133,12 @@ class Tap:
         self._process.join(timeout=30)
 
 
-def _tap(amqp_uri, city_org, stop, ready, out):
+def _tap(amqp_uri, city_org, name, stop, ready, out):
     """The tap's process: every linked event's (origin, id, arrival, lag),
     sent to the bench once ``stop`` is set."""
     from kombu import Exchange, Queue
     from bench.local_infra import consume
-    queue = Queue("bench.network.tap", Exchange("zhzx.up", type="topic", durable=True),
+    queue = Queue(name, Exchange("zhzx.up", type="topic", durable=True),
                   routing_key=f"{city_org}.#", auto_delete=True)
     arrivals = []
 
@@ -235,8 +236,14 @@ def run(args, steps, names, started):
     city_broker = local.platform_parts("city")[1]
     city_uri = city_broker.uri_for(*local.broker_admin("city"))
     tap = Tap(city_uri, city_org)
-    tap.start()
-    tap.ready.wait(30)
+    # the same on each county's own broker, before the link: the lag there is
+    # the county's outbox and relay alone
+    at_county = {name: Tap(local.platform_parts(name)[1].uri_for(*local.broker_admin(name)),
+                           city_org, name="bench.network.tap.county") for name in counties}
+    for t in [tap, *at_county.values()]:
+        t.start()
+    for t in [tap, *at_county.values()]:
+        t.ready.wait(30)
 
     # each county's roster, whose copies go to the city
     rosters = {}
@@ -258,7 +265,8 @@ def run(args, steps, names, started):
         time.sleep(1)
     print(f"rosters: {linked.count_documents({})} of {args.roster * len(counties)} "
           "memberships copied to the city")
-    tap.clear()
+    for t in [tap, *at_county.values()]:
+        t.clear()
 
     # a year's work compressed into --seconds
     from deploy import supervise
@@ -403,7 +411,8 @@ def run(args, steps, names, started):
     county_uri = local.platform_parts(counties[-1])[1].uri_for(
         *local.broker_admin(counties[-1]))
     raw = raw_hop(county_uri, city_uri, city_org)
-    tap.finish()
+    for t in [tap, *at_county.values()]:
+        t.finish()
 
     def ms(values, q):
         return f"{percentile(values, q) * 1000:7.1f}" if values else "      -"
@@ -411,7 +420,8 @@ def run(args, steps, names, started):
     print(f"\n{len(counties)} counties for {elapsed:.0f} s (a year's work each: "
           f"{args.opinions_per_year} 社情民意 items, {args.roster_changes_per_year} roster "
           f"changes; a plenary burst of {args.burst} proposals at {orgs[counties[0]]})")
-    print("county   items  city has  roster changes  lag at the city p50 / p99 ms")
+    print("county   items  city has  roster changes  lag at the city p50 / p99 ms  "
+          "(at the county's broker)")
     lost = 0
     for name in counties:
         org = orgs[name]
@@ -421,6 +431,7 @@ def run(args, steps, names, started):
         lost += abs(copies - args.roster)
         print(f"{org}  {reported[name]:6d}  {has:8d}  {changed[name]:14d}   "
               f"{ms(tap.lags[org], 50)} / {ms(tap.lags[org], 99)}   "
+              f"({ms(at_county[name].lags[org], 50)} / {ms(at_county[name].lags[org], 99)})  "
               f"(roster copies at the city {copies}/{args.roster})")
     everything = [v for values in tap.lags.values() for v in values]
     print(f"all      {sum(reported.values()):6d}  "
