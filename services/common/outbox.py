@@ -267,7 +267,14 @@ class OutboxRelay(DependencyProvider):
         self.confirms.close()
 
     def worker_teardown(self, worker_ctx):
-        if self._written():   # the worker wrote events here
+        self.wake()
+
+    def wake(self):
+        """Flush now if events were written to this relay's collections since
+        its last flush: called at every worker's end, and by code that writes
+        events outside a worker (a duty's own thread), which would otherwise
+        wait for the poll."""
+        if self._written():
             self._wake.set()
 
     def _written(self):

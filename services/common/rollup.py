@@ -29,7 +29,7 @@ from .inbox import idempotent
 from .lease import LEASES, Lease, holder_id
 from .linkage import UP, linked_handler
 from .mongo import connect, database_name, keep_latest
-from .outbox import Aggregates, Change
+from .outbox import Aggregates, Change, OutboxRelay
 from .rpc import answers_only
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,10 @@ class StatisticsRollup(DependencyProvider):
             aggregates.create(dict(fields, _id=aggregate_id), [event])
         else:
             aggregates.change(aggregate_id, seq, fields, [event])
+        # written in this thread, not a worker: no worker's end wakes the relay
+        for extension in self.container.extensions:
+            if isinstance(extension, OutboxRelay):
+                extension.wake()
         return True
 
 

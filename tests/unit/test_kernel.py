@@ -302,3 +302,27 @@ def test_a_write_under_way_while_the_relay_begins_a_flush_wakes_it_again():
     relay._flushing()
     store.change("p1", 2, {"note": "x"}, [])   # no event: nothing to flush
     assert relay._written() == []
+
+
+def test_a_rollup_written_in_its_own_thread_wakes_its_relay():
+    """The roll-up writes its linked event from a duty's thread, not a
+    worker: no worker's end wakes the relay, so the roll-up does (else the
+    event waits for the relay's poll)."""
+    import threading
+    from zoneinfo import ZoneInfo
+
+    from services.common import rollup
+    from services.common.outbox import OutboxRelay
+    relay = OutboxRelay("proposals", rollup.ROLLUPS)
+    relay._db, relay._flushed_at, relay._wake = SimpleNamespace(name="t_roll"), {}, \
+        threading.Event()
+    relay._flushing()
+    figures = rollup.StatisticsRollup("proposals", lambda db, year: {"submitted": 1})
+    figures.container = SimpleNamespace(extensions=[figures, relay])
+    figures.identity = SimpleNamespace(uplink="140400", org_code="140428", org_name="长子县")
+    figures.zone = ZoneInfo("Asia/Shanghai")
+    stored = FakeCollection(f"t_roll.{rollup.ROLLUPS}")
+    stored.find_one = lambda *args, **kwargs: None
+    figures._db = {rollup.ROLLUPS: stored}
+    assert figures.roll(2026) is True
+    assert relay._wake.is_set()
