@@ -357,7 +357,10 @@ def test_a_provincial_task_comes_down_and_its_acceptance_and_report_go_up_once(c
     accepted, reported = steps["accepted"], steps["reported"]   # sent independently
     assert accepted["org"] == CITY
     assert reported["summary"] == "已完成调研，报告见附件。" and reported["on_time"] is True
-    delivery = city.ops.get(f"/api/v1/deliveries/task_report:{task['id']}:reported").json()
+    # the province answered before the adapter stored its answer: wait for that write
+    delivery = wait_until(lambda: (lambda d: d if d["state"] != "sending" else None)(
+        city.ops.get(f"/api/v1/deliveries/task_report:{task['id']}:reported").json()),
+        timeout=30, what="the adapter to store the province's answer")
     assert delivery["state"] == "acknowledged" and delivery["attempts"] == 1
     # the office cannot pass a task on that it never received
     resp = city.office.post("/api/v1/tasks", json={
