@@ -215,8 +215,7 @@ def blocked(action, p, actor, today=None):
         return conflict("二次办理后仍不满意的提案由提案委认定后办结")
     if action == "close" and p["state"] == "dissatisfied" and p.get("round", 1) < 2:
         return conflict("不满意的提案须先二次办理")
-    if action == "answer" and _waiting_co_units(p):
-        waiting = _waiting_co_units(p)
+    if action == "answer" and (waiting := _waiting_co_units(p)):
         return conflict(f"协办单位 {'、'.join(waiting)} 尚未提交协办意见，收齐后才能答复",
                         waiting_co_units=waiting)
     if action == "supervise" and not p.get("key"):
