@@ -13,6 +13,7 @@ failing group's, or 0.
     python -m tests.parallel [pytest options…]
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,21 @@ def port_range(i):
     return f"{21400 + 1000 * i}-{21400 + 1000 * (i + 1) - 1}"
 
 
+def failure_summary(output, most=60):
+    """The lines of a pytest run's output that say which test failed, on which
+    line and why: each traceback's ``E`` lines and ``file:line: Error``
+    locations, then the short summary (``-ra``)."""
+    lines = output.splitlines()
+    located = [line for line in lines
+               if line.startswith("E ") or re.match(r"^tests/\S+:\d+: \w", line)]
+    summary = []
+    for n, line in enumerate(lines):
+        if "short test summary info" in line:
+            summary = [s for s in lines[n + 1:] if not s.startswith("=")]
+            break
+    return "\n".join(located[-most:] + summary)
+
+
 def main(argv):
     started = time.monotonic()
     logs = Path(tempfile.mkdtemp(prefix="zhzx-test-logs-"))
@@ -82,6 +98,10 @@ def main(argv):
             sys.stdout.flush()
             status = status or proc.returncode
         time.sleep(1)   # polling child processes, not synchronising a test
+    for i, files, log, proc in running:   # last, where a truncated log still shows it
+        if proc.returncode:
+            print(f"\n===== why group {i} failed =====")
+            print(failure_summary((logs / f"group-{i}.log").read_text()))
     print(f"\nall groups done in {time.monotonic() - started:.0f} s; exit {status}")
     if status == 0:
         shutil.rmtree(logs, ignore_errors=True)
