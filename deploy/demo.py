@@ -25,10 +25,12 @@ def _request(url, token, body=None, content_type="application/json", method=None
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def _post(url, body, token, content_type):
+def _post(url, body, token, content_type="application/json"):
+    """A write of the demo's; refused, the demo stops there and says why."""
     status, reply = _request(url, token, body, content_type)
     if status >= 300:
-        raise RuntimeError(f"{url}: {status} {reply}")
+        raise local.LaunchError(f"demo: {url} answered {status}: "
+                                f"{json.dumps(reply, ensure_ascii=False)}")
     return reply
 
 
@@ -42,6 +44,20 @@ def member_ids(name, token):
         if not cursor:
             break
     return ids
+
+
+def demo_day(name):
+    """The day the demo's year of history runs up to: the day the platform's
+    demo was first loaded, kept in its run directory, so that loading it again
+    (on any later day) finds everything already there and adds nothing."""
+    path = local.RUN / name / "demo-day"
+    try:
+        return date.fromisoformat(path.read_text().strip())
+    except (OSError, ValueError):
+        day = date.today()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(day.isoformat() + "\n")
+        return day
 
 
 def session_days(today):
@@ -58,7 +74,7 @@ def load_proposals(name, token, out, level="county"):
     units_url = local.service_url(name, "proposals", "/api/v1/units")
     created = sum(1 for unit in proposals_demo.units(level)
                   if _request(units_url, token, unit)[0] == 201)
-    today = date.today()
+    today = demo_day(name)
     session, days = session_days(today)
     records = proposals_demo.year_of_proposals(
         member_ids(name, token), year=today.year, until=today, session_days=days)
@@ -79,7 +95,7 @@ def load_liaison(name, token, out, records=True):
     if not records:
         out(f"[{name}] demo liaison: {created} stations created")
         return
-    today = date.today()
+    today = demo_day(name)
     records = (liaison_demo.requests(stations, year=today.year, until=today,
                                      org=local.platform_env(name)["ORG_CODE"])
                + liaison_demo.consultations(stations, year=today.year, until=today)
@@ -130,8 +146,8 @@ def load_tasks(name, token, env, out):
             ("research", "关于县域医疗卫生共同体建设的联合调研",
              "请各县（区）政协组织相关界别委员开展调研，报送调研报告。", 30),
             ("notice", "关于报送年度委员履职情况的通知", "请汇总本级委员年度履职情况并报送。", 14)):
-        _request(url, token, {"kind": kind, "title": title, "content": content,
-                              "due_on": (today + timedelta(days=days)).isoformat()})
+        _post(url, {"kind": kind, "title": title, "content": content,
+                    "due_on": (today + timedelta(days=days)).isoformat()}, token)
     out(f"[{name}] demo tasks for the linked counties: 2 created")
 
 
@@ -148,18 +164,18 @@ def load_linked(name, token, out):
         body = {"kind": "member", "type": "interim", "title": title, "lead_member": ids[i],
                 "situation": "群众反映强烈。", "analysis": "事项超出县级职权。",
                 "suggestions": "建议由市级部门统筹解决。", "category": "livelihood"}
-        pid = _request(proposals, token, body)[1]["id"]
+        pid = _post(proposals, body, token)["id"]
         for action, data in (("submit", {}), ("classify", {}),
                              ("propose", {"decision": "forward", "reason": reason}),
                              ("decide", {})):
-            _request(f"{proposals}/{pid}/actions/{action}", token, data)
+            _post(f"{proposals}/{pid}/actions/{action}", data, token)
     opinions = local.service_url(name, "liaison", "/api/v1/opinions")
     for i, title in enumerate(("关于农村留守老人助餐服务的建议", "关于中小学课后服务的建议",
                                "关于规范农村自建房的建议")):
-        oid = _request(opinions, token, {"title": title, "content": "建议……",
-                                         "author_member": ids[i]})[1]["id"]
+        oid = _post(opinions, {"title": title, "content": "建议……",
+                               "author_member": ids[i]}, token)["id"]
         for action, data in (("accept", {}), ("issue", {}), ("report", {"level": "city"})):
-            _request(f"{opinions}/{oid}/actions/{action}", token, data)
+            _post(f"{opinions}/{oid}/actions/{action}", data, token)
     out(f"[{name}] demo linkage: 2 proposals forwarded and 3 社情民意 reported to the city")
 
 
@@ -200,7 +216,7 @@ def _province_opinions(city, sim, child, token, out):
         if item["state"] == "submitted":
             steps = [("accept", {}), ("issue", {})] + steps
         for action, data in steps:
-            _request(f"{opinions}/{item['id']}/actions/{action}", token, data)
+            _post(f"{opinions}/{item['id']}/actions/{action}", data, token)
     local.wait_for(lambda: len(sim.admin("GET", "records?kind=opinions")["items"]) >= 2, 90,
                    "the items at the provincial platform")
     first, second = sorted(sim.admin("GET", "records?kind=opinions")["items"],
@@ -230,7 +246,7 @@ def _province_proposal(city, sim, child, token, out):
                          ("propose", {"decision": "forward",
                                       "reason": "涉及跨市统筹，须省政协协调省直部门办理"}),
                          ("decide", {})):
-        _request(f"{proposals}/{pid}/actions/{action}", token, data)
+        _post(f"{proposals}/{pid}/actions/{action}", data, token)
     local.wait_for(lambda: bool(sim.admin("GET", "records?kind=proposals")["items"]), 90,
                    "the proposal at the provincial platform")
     [record] = sim.admin("GET", "records?kind=proposals")["items"][:1]
@@ -252,11 +268,11 @@ def _province_task(city, sim, child, token, out):
     tasks = local.service_url(city, "liaison", "/api/v1/tasks")
     local.wait_for(lambda: _request(f"{tasks}/{task['id']}", token, method="GET")[0] == 200,
                    90, "the province's task at the city")
-    _request(f"{tasks}/{task['id']}/actions/accept", token, {})
-    _request(tasks, token, {"kind": "research", "title": task["title"],
-                            "content": "转发省政协任务：" + task["content"],
-                            "due_on": (date.today() + timedelta(days=30)).isoformat(),
-                            "targets": [child], "parent_task": task["id"]})
+    _post(f"{tasks}/{task['id']}/actions/accept", {}, token)
+    _post(tasks, {"kind": "research", "title": task["title"],
+                  "content": "转发省政协任务：" + task["content"],
+                  "due_on": (date.today() + timedelta(days=30)).isoformat(),
+                  "targets": [child], "parent_task": task["id"]}, token)
     out(f"[{city}] demo province: a provincial task accepted by the city and passed on to "
         "the county")
 
@@ -270,5 +286,5 @@ def _province_figures(city, sim, child, token, out):
         return all(any(c["org"] == child and c["figures"] for c in p) for p in parts)
     local.wait_for(counted, 120, "the county's figures at the city")
     url = local.service_url(city, "provincial", "/api/v1/province/figures")
-    changed = _request(url, token, {})[1]["changed"]
+    changed = _post(url, {}, token)["changed"]
     out(f"[{city}] demo province: this year's figures sent for {', '.join(changed) or 'none'}")

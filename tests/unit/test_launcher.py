@@ -155,3 +155,25 @@ def test_co_hosted_services_each_read_their_own_settings():
         "WEB_SERVER_ADDRESS": ":8001"}
     assert service_env("notify", services, environ)["AMQP_URI"] == "amqp://svc-notify"
     assert service_env("liaison", services, environ)["AMQP_URI"] == "amqp://shared"
+
+
+def test_the_demo_loaded_again_on_a_later_day_adds_nothing(tmp_path, monkeypatch):
+    """The demo's year of history runs up to the day it was first loaded: a
+    later `make up` generates the same records (all already there), not one
+    more day's 社情民意 (their number follows the days elapsed)."""
+    from datetime import date, timedelta
+
+    from deploy import demo
+    monkeypatch.setattr(local, "RUN", tmp_path)
+    before = date.today()
+    first = demo.demo_day("county")
+    assert first in (before, date.today())
+
+    class NextDay(date):
+        @classmethod
+        def today(cls):
+            return first + timedelta(days=1)
+    monkeypatch.setattr(demo, "date", NextDay)
+    again = demo.demo_day("county")
+    assert again == first
+    assert demo.demo_day("city") == NextDay.today()   # another platform, loaded first now
