@@ -216,8 +216,9 @@ def blocked(action, p, actor, today=None):
     if action == "close" and p["state"] == "dissatisfied" and p.get("round", 1) < 2:
         return conflict("不满意的提案须先二次办理")
     if action == "answer" and (waiting := _waiting_co_units(p)):
-        return conflict(f"协办单位 {'、'.join(waiting)} 尚未提交协办意见，收齐后才能答复",
-                        waiting_co_units=waiting)
+        names = p.get("unit_names") or {}
+        return conflict(f"协办单位{'、'.join(names.get(u, u) for u in waiting)}尚未提交协办意见，"
+                        "收齐后才能答复", waiting_co_units=waiting)
     if action == "supervise" and not p.get("key"):
         return conflict("只有重点提案才记录督办")
     return None
@@ -733,6 +734,7 @@ def _hand_over(p, data, rules, today, ctx, state):
     lead, co = _units(p, data, ctx)
     p["lead_unit"], p["co_units"] = lead, co
     p["handlers"] = [lead] + co
+    p["unit_names"] = {u: ctx.units[u].get("name") or u for u in p["handlers"]}
     p["difficult"] = int(bool(data.get("difficult")))
     p["routing"] = data.get("routing")
     p["assigned_at"] = today.isoformat()

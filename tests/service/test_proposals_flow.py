@@ -119,6 +119,7 @@ def test_whole_lifecycle_with_rehandling_emits_every_transition(county):
     resp = county.as_unit(edu).post(f"/api/v1/proposals/{pid}/actions/answer",
                                     json={"category": "B", "text": "正在落实"})
     assert resp.status_code == 409 and resp.json()["waiting_co_units"] == [fin]
+    assert "县财政局" in resp.json()["detail"]
     assert "answer" not in resp.json()["allowed_actions"]
     county.act(county.as_unit(fin), pid, "co_opinion", text="同意，配合落实补贴资金")
     assert "answer" in county.as_unit(edu).get(f"/api/v1/proposals/{pid}").json()[

@@ -311,6 +311,7 @@ def test_the_lead_unit_is_offered_the_answer_only_once_every_co_unit_has_given_i
         domain.act(p, "answer", {"category": "A", "text": "已解决"}, cast["edu"], RULES, today,
                    context())
     assert refused.value.extra["waiting_co_units"] == ["u2"]
+    assert refused.value.detail == "协办单位县财政局尚未提交协办意见，收齐后才能答复"
     assert "answer" not in refused.value.extra["allowed_actions"]
     p, _ = attempt(p, "co_opinion", {"text": "同意"}, cast["fin"], today, context())
     assert "answer" in domain.actions_for(p, cast["edu"], today)
