@@ -262,7 +262,7 @@ def cmd_up(args):
             try:
                 load_province(*local.PAIR)
             except local.LaunchError as exc:
-                print(f"demo province skipped: {exc}")
+                sys.exit(f"zhzx up failed: demo province: {exc}")
 
 
 def print_ready(local, name, env):
